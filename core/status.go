@@ -1,0 +1,66 @@
+package core
+
+import (
+	"time"
+
+	"resind/proxy"
+)
+
+// Version is resind's version, printed by `resind version` and shown on
+// /resin-admin. Release builds set it with -ldflags "-X resind/core.Version=…".
+var Version = "0.1.0-dev"
+
+// Status is a read-only snapshot of a running server, for /resin-admin,
+// /metrics and `resind status`. Nothing in it aliases live state.
+type Status struct {
+	ServerID   string
+	ClusterID  string
+	Version    string
+	PID        int
+	Started    time.Time
+	ConfigFile string
+	// LastReload is the outcome of the newest configuration edit seen.
+	LastReload ReloadStatus
+	// Listeners are the addresses this server accepts connections on, e.g.
+	// "http 0.0.0.0:8080" and "cluster 127.0.0.1:6800".
+	Listeners []string
+	// Requests and Errors (responses with status >= 500) since start.
+	Requests uint64
+	Errors   uint64
+	// Warnings of the running configuration, "file:line: reason".
+	Warnings []string
+	// Backends is the state of every load-balanced backend.
+	Backends []proxy.BackendStatus
+	// Caches are the proxy caches this server runs (one per cluster with
+	// <proxy-cache>), empty when none.
+	Caches []CacheStatus
+}
+
+// ReloadStatus is the outcome of a configuration load.
+type ReloadStatus struct {
+	Time time.Time
+	OK   bool
+	// Error is the refusal, one "file:line: reason" per line, when !OK.
+	Error string
+}
+
+// CacheStatus are the counters of one proxy cache.
+type CacheStatus struct {
+	Cluster       string
+	Hits          uint64
+	Misses        uint64
+	Revalidations uint64
+	Stores        uint64
+	Evictions     uint64
+	Bytes         int64
+	MemorySize    int64
+	Entries       int64
+}
+
+// HitRatio is hits ÷ (hits + misses), 0 when there was no lookup.
+func (c CacheStatus) HitRatio() float64 {
+	if n := c.Hits + c.Misses; n > 0 {
+		return float64(c.Hits) / float64(n)
+	}
+	return 0
+}
