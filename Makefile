@@ -1,0 +1,48 @@
+# resind: build, test, benchmark.
+#
+#   make            build bin/resind
+#   make test       install the Debian packages the tests need (when missing), then run every test with -race
+#   make fuzz       run each fuzz target for a short, bounded time
+
+GO       ?= go
+# Debian packages the tests drive for real: chromium for the /resin-admin
+# end-to-end test.
+TEST_DEBS := chromium
+FUZZTIME ?= 10s
+
+.PHONY: all build test test-deps vet fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o bin/resind ./cmd/resind
+
+test: test-deps vet
+	$(GO) test -race -count=1 -timeout 40m ./...
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# Installs what is missing, as root or through sudo.
+test-deps:
+	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# Each fuzz target for FUZZTIME: go test -fuzz takes one target at a time.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"resind/conf"
+	"resind/core"
+)
+
+// drainTimeout bounds how long a stopping server waits for in-flight
+// requests (Resin's shutdown-wait-max default).
+const drainTimeout = 60 * time.Second
+
+// cmdConsole runs the server in the foreground until SIGTERM or SIGINT.
+// When started by `resind start` it reports readiness through the pipe
+// named by RESIND_READY_FD.
+func cmdConsole(o options, stdout, stderr io.Writer) (err error) {
+	ready := readyPipe()
+	defer func() {
+		if err != nil {
+			ready.report("error " + errorLine(err))
+		}
+	}()
+
+	cfg, sc, err := loadConfig(o, stderr)
+	if err != nil {
+		return err
+	}
+	dir, err := serverDir(o.dataDir, sc.ID, true)
+	if err != nil {
+		return err
+	}
+	lock, err := acquire(dir)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+
+	logs, err := openLogs(o.logDir, sc.ID, os.Getenv(envDaemon) == "" /* console */, stderr)
+	if err != nil {
+		return err
+	}
+	defer logs.close()
+	log := logs.log.With(zap.String("server", sc.ID))
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration", zap.String("warning", w.String()))
+	}
+
+	s, err := core.New(cfg, core.Options{ServerID: sc.ID, DataDir: dir, Log: log, AccessLog: logs.access})
+	if err != nil {
+		return fail(1, "%v", err)
+	}
+	if err := mountAdmin(s, cfg, log); err != nil {
+		return fail(1, "%v", err)
+	}
+	if err := s.Listen(); err != nil {
+		return fail(1, "%v", err)
+	}
+
+	started := time.Now()
+	state := func() runState {
+		return runState{PID: os.Getpid(), Server: sc.ID, Cluster: sc.ClusterID, Config: cfg.File,
+			Started: started, Listeners: s.Addrs(), Version: core.Version}
+	}
+	if err := writeState(dir, state()); err != nil {
+		log.Warn("status file", zap.Error(err))
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.Serve() }()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	apply := func(next *conf.Config, err error) {
+		if err != nil {
+			logRefusal(log, err)
+			s.Refused(err)
+			return
+		}
+		if err := s.Apply(next); err != nil {
+			logRefusal(log, err)
+			return
+		}
+		for _, w := range next.Warnings {
+			log.Warn("configuration", zap.String("warning", w.String()))
+		}
+		reloadAdmin(next)
+		log.Info("configuration reloaded", zap.String("file", next.File))
+		if err := writeState(dir, state()); err != nil {
+			log.Warn("status file", zap.Error(err))
+		}
+	}
+	go func() {
+		if err := conf.Watch(ctx, cfg, log, apply); err != nil && ctx.Err() == nil {
+			log.Error("configuration watch stopped; edits need SIGHUP", zap.Error(err))
+		}
+	}()
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	log.Info("server started", zap.Strings("listen", s.Addrs()), zap.Int("pid", os.Getpid()), zap.String("version", core.Version))
+	ready.report(fmt.Sprintf("ok %d", os.Getpid()))
+
+	for {
+		select {
+		case err := <-serveErr:
+			if err != nil {
+				log.Error("server failed", zap.Error(err))
+				return fail(1, "%v", err)
+			}
+			return nil
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				log.Info("SIGHUP: reloading configuration")
+				apply(conf.Load(cfg.File))
+				continue
+			}
+			log.Info("stopping: draining in-flight requests", zap.String("signal", sig.String()))
+			cancel()
+			dctx, dcancel := context.WithTimeout(context.Background(), drainTimeout)
+			go func() {
+				// A second signal stops at once.
+				select {
+				case <-sigs:
+					dcancel()
+				case <-dctx.Done():
+				}
+			}()
+			err := s.Shutdown(dctx)
+			dcancel()
+			if err != nil {
+				log.Warn("stopped before every request finished", zap.Error(err))
+			}
+			log.Info("server stopped")
+			return nil
+		}
+	}
+}
+
+// logRefusal logs a refused configuration edit, one problem a line, each
+// "file:line: reason".
+func logRefusal(log *zap.Logger, err error) {
+	var ce *conf.Error
+	if errors.As(err, &ce) {
+		for _, d := range ce.Diags {
+			log.Error("configuration refused; the running configuration stays", zap.String("problem", d.String()))
+		}
+		return
+	}
+	log.Error("configuration refused; the running configuration stays", zap.Error(err))
+}
+
+// logSet is a server's logs: its zap log (JSON in LOG/ID.log, and the
+// console when running in the foreground) and its access log.
+type logSet struct {
+	log    *zap.Logger
+	access *os.File
+	files  []*os.File
+}
+
+func openLogs(dir, id string, console bool, stderr io.Writer) (*logSet, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("log directory: %w", err)
+	}
+	open := func(name string) (*os.File, error) {
+		return os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	}
+	jf, err := open(id + ".log")
+	if err != nil {
+		return nil, fmt.Errorf("log file: %w", err)
+	}
+	af, err := open(id + "-access.log")
+	if err != nil {
+		jf.Close()
+		return nil, fmt.Errorf("access log: %w", err)
+	}
+	return &logSet{log: newLogger(jf, console, stderr), access: af, files: []*os.File{jf, af}}, nil
+}
+
+func (l *logSet) close() {
+	l.log.Sync()
+	for _, f := range l.files {
+		f.Close()
+	}
+}
