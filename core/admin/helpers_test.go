@@ -25,7 +25,7 @@ func newFakeSource(s core.Status) *fakeSource {
 	return f
 }
 
-func (f *fakeSource) set(s core.Status)    { f.st.Store(&s) }
+func (f *fakeSource) set(s core.Status)   { f.st.Store(&s) }
 func (f *fakeSource) Status() core.Status { return *f.st.Load() }
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
