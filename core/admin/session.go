@@ -68,7 +68,8 @@ func (s *signer) open(purpose, value string) (nonce, rest string, err error) {
 	if !ok {
 		return "", "", errCookie
 	}
-	enc := base64.RawURLEncoding
+	// Strict: one encoding per value, so a cookie cannot be re-spelt.
+	enc := base64.RawURLEncoding.Strict()
 	payload, err1 := enc.DecodeString(p64)
 	mac, err2 := enc.DecodeString(m64)
 	if err1 != nil || err2 != nil || !hmac.Equal(mac, s.mac(purpose, string(payload))) {
