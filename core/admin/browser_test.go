@@ -71,7 +71,9 @@ func value[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 }
 
 func TestOperatorLogsInSeesDownBackendAndLiveUpdates(t *testing.T) {
-	src := newFakeSource(sampleStatus())
+	first := sampleStatus()
+	first.Warnings = append(first.Warnings, `resin.xml:13: <img src=x id=injected>: shown as text`)
+	src := newFakeSource(first)
 	h, err := New(src, Options{Users: adminUsers()})
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +132,14 @@ func TestOperatorLogsInSeesDownBackendAndLiveUpdates(t *testing.T) {
 	}
 	if row := value(t, ctx, chromedp.Text(css(`tr[data-server="app-b"]`))); !strings.Contains(row, "127.0.0.1:6802") {
 		t.Errorf("app-b row %q lacks its address", row)
+	}
+
+	// Text from the configuration is shown as text, never as markup.
+	if w := value(t, ctx, chromedp.Text(css("#warnings"))); !strings.Contains(w, "<img src=x id=injected>") {
+		t.Errorf("warnings shown as %q, want the element name as text", w)
+	}
+	if n := value(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#injected').length`)); n != 0 {
+		t.Errorf("a warning's text became %d element(s)", n)
 	}
 
 	// Mark this document: if the page navigated (reloaded) the mark is gone.

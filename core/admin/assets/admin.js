@@ -89,7 +89,7 @@
     tr.dataset.server = b.id;
     var state = el('td', b.state, 'state state-' + b.state);
     [el('td', b.id), el('td', b.address, 'addr'), state, el('td', b.active), el('td', b.idle),
-      el('td', b.requests), el('td', b.failures), el('td', b.last_failure ? when(b.last_failure) : '—'),
+      el('td', b.requests), el('td', b.failures), el('td', b.last_failure ? when(b.last_failure) : '—', 'when'),
       el('td', b.latency_ms.toFixed(1) + ' ms'), el('td', b.weight)
     ].forEach(function (td) { tr.appendChild(td); });
     return tr;
@@ -110,7 +110,7 @@
       var up = byTarget[target].filter(function (b) { return b.state === 'up'; }).length;
       sec.appendChild(el('h3', target + ' — ' + up + ' of ' + byTarget[target].length + ' up'));
       var table = el('table'), head = el('tr'), body = el('tbody');
-      BACKEND_COLUMNS.forEach(function (c) { head.appendChild(el('th', c)); });
+      BACKEND_COLUMNS.forEach(function (c) { head.appendChild(el('th', c, c === 'Address' ? 'addr' : '')); });
       var thead = el('thead');
       thead.appendChild(head);
       table.appendChild(thead);
