@@ -55,19 +55,45 @@ func NewSessionID(index int) string {
 	return string(b[:])
 }
 
+// sessionParam is the path parameter carrying a session id; it is matched
+// without regard to case.
+const sessionParam = ";jsessionid="
+
 // StripSessionParam removes a ";jsessionid=ID" path parameter from path and
-// returns the path without it and the id ("" when there was none).
+// returns the path without it and the id ("" when there was none). The id
+// ends at the next ';', '/' or '?'.
 func StripSessionParam(path string) (string, string) {
-	i := strings.Index(strings.ToLower(path), ";jsessionid=")
+	i := indexFold(path, sessionParam)
 	if i < 0 {
 		return path, ""
 	}
-	rest := path[i+len(";jsessionid="):]
+	rest := path[i+len(sessionParam):]
 	end := strings.IndexAny(rest, ";/?")
 	if end < 0 {
 		return path[:i], rest
 	}
 	return path[:i] + rest[end:], rest[:end]
+}
+
+// indexFold is strings.Index ignoring ASCII case in s; lower must be lower
+// case. Unlike strings.ToLower it does not allocate.
+func indexFold(s, lower string) int {
+	for i := 0; i+len(lower) <= len(s); i++ {
+		j := 0
+		for ; j < len(lower); j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lower[j] {
+				break
+			}
+		}
+		if j == len(lower) {
+			return i
+		}
+	}
+	return -1
 }
 
 // SessionID returns the session id of r: the cookie named cookie (default
@@ -76,9 +102,41 @@ func SessionID(r *http.Request, cookie string) string {
 	if cookie == "" {
 		cookie = DefaultSessionCookie
 	}
-	if c, err := r.Cookie(cookie); err == nil && c.Value != "" {
-		return c.Value
+	if v := cookieValue(r.Header["Cookie"], cookie); v != "" {
+		return v
+	}
+	if strings.IndexByte(r.URL.Path, ';') < 0 {
+		return ""
 	}
 	_, id := StripSessionParam(r.URL.Path)
 	return id
+}
+
+// cookieValue returns the first non-empty value of the cookie named name in
+// Cookie header lines, with surrounding quotes removed. It scans in place
+// rather than parsing every cookie as http.Request.Cookie does, since it
+// runs for every balanced request.
+func cookieValue(lines []string, name string) string {
+	for _, line := range lines {
+		for len(line) > 0 {
+			var part string
+			if i := strings.IndexByte(line, ';'); i >= 0 {
+				part, line = line[:i], line[i+1:]
+			} else {
+				part, line = line, ""
+			}
+			part = strings.TrimSpace(part)
+			if len(part) <= len(name) || part[len(name)] != '=' || part[:len(name)] != name {
+				continue
+			}
+			v := part[len(name)+1:]
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if v != "" {
+				return v
+			}
+		}
+	}
+	return ""
 }
