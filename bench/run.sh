@@ -3,7 +3,8 @@
 #
 # Two Go backends (bench/backend, 100-byte body; /cached says max-age=60)
 # sit behind nginx (upstream + keepalive, and a proxy_cache location),
-# HAProxy (roundrobin, http-reuse, and its cache), and two resind web-tier
+# HAProxy (roundrobin, http-reuse, and its cache), Go's plain
+# httputil.ReverseProxy (bench/goproxy, the yardstick), and two resind web-tier
 # servers: web-p (HttpProxy and LoadBalance to the backends, no cache) and
 # web-c (LoadBalance through <proxy-cache>). wrk (HTTP/1.1 keep-alive) runs
 # against each target in interleaved rounds (A B C … A B C …), first with
@@ -17,8 +18,10 @@
 #   BENCH_ROUNDS=3       rounds per mode
 #   BENCH_CONNECTIONS=32 wrk connections (-c); BENCH_THREADS=1 wrk threads (-t)
 #   BENCH_MODES="unpinned pinned"
-#   BENCH_TARGETS="…"    a subset of: nginx haproxy resind-httpproxy resind-lb
-#                        nginx-cache haproxy-cache resind-cache
+#   BENCH_TARGETS="…"    a subset of: nginx haproxy go-reverseproxy
+#                        resind-httpproxy resind-lb nginx-cache haproxy-cache
+#                        resind-cache (go-reverseproxy: bench/goproxy, plain
+#                        httputil.ReverseProxy, the yardstick for net/http)
 #   BENCH_SOAK=0         seconds of a longer run against resind with its RSS
 #                        sampled before, during and after (e.g. 60)
 #   BENCH_MAX=600        the whole run is stopped after this many seconds
@@ -34,7 +37,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
 MODES=${BENCH_MODES:-unpinned pinned}
-TARGETS=${BENCH_TARGETS:-nginx haproxy resind-httpproxy resind-lb nginx-cache haproxy-cache resind-cache}
+TARGETS=${BENCH_TARGETS:-nginx haproxy go-reverseproxy resind-httpproxy resind-lb nginx-cache haproxy-cache resind-cache}
 SOAK=${BENCH_SOAK:-0}
 MAX=${BENCH_MAX:-600}
 BODY=100
@@ -138,6 +141,7 @@ install_missing
 say "building the backend, the report tool and resind"
 go build -o "$TMP/backend" ./bench/backend
 go build -o "$TMP/report" ./bench/report
+go build -o "$TMP/goproxy" ./bench/goproxy
 RESIND_OK=1
 RESIND_WHY=""
 if ! go build -o "$TMP/resind" ./cmd/resind 2>"$TMP/resind-build.log"; then
@@ -146,9 +150,9 @@ if ! go build -o "$TMP/resind" ./cmd/resind 2>"$TMP/resind-build.log"; then
 	say "$RESIND_WHY"
 fi
 
-mapfile -t PORTS < <("$TMP/report" ports 8)
+mapfile -t PORTS < <("$TMP/report" ports 9)
 B1=${PORTS[0]} B2=${PORTS[1]} NGINX=${PORTS[2]} HAP=${PORTS[3]}
-WEBP=${PORTS[4]} WEBP_CL=${PORTS[5]} WEBC=${PORTS[6]} WEBC_CL=${PORTS[7]}
+WEBP=${PORTS[4]} WEBP_CL=${PORTS[5]} WEBC=${PORTS[6]} WEBC_CL=${PORTS[7]} GOPROXY=${PORTS[8]}
 
 cat >"$TMP/report.lua" <<'EOF'
 -- One machine-readable line: requests, duration (us), p50 and p99 (us),
@@ -280,6 +284,7 @@ target_url() {
 	case $1 in
 	nginx) echo "http://127.0.0.1:$NGINX/plain" ;;
 	haproxy) echo "http://127.0.0.1:$HAP/plain" ;;
+	go-reverseproxy) echo "http://127.0.0.1:$GOPROXY/plain" ;;
 	resind-httpproxy) echo "http://127.0.0.1:$WEBP/hp/plain" ;;
 	resind-lb) echo "http://127.0.0.1:$WEBP/lb/plain" ;;
 	nginx-cache) echo "http://127.0.0.1:$NGINX/cached" ;;
@@ -293,6 +298,7 @@ target_proc() {
 	case $1 in
 	nginx*) echo nginx ;;
 	haproxy*) echo haproxy ;;
+	go-reverseproxy) echo goproxy ;;
 	resind-cache) echo web-c ;;
 	resind-*) echo web-p ;;
 	esac
@@ -346,9 +352,11 @@ start_mode() {
 	}
 	start nginx "$proxy" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" -g 'daemon off;'
 	start haproxy "$proxy" haproxy -f "$TMP/haproxy/haproxy.cfg" -db
+	start goproxy "$proxy" "$TMP/goproxy" -addr "127.0.0.1:$GOPROXY" "127.0.0.1:$B1" "127.0.0.1:$B2"
 	local down=()
 	wait_port nginx "$NGINX" || down+=(nginx)
 	wait_port haproxy "$HAP" || down+=(haproxy)
+	wait_port goproxy "$GOPROXY" || down+=(goproxy)
 	if [ -n "$RESIND_OK" ]; then
 		local id port
 		for id in web-p web-c; do
@@ -472,7 +480,7 @@ soak() {
 # ---------------------------------------------------------------- run
 for mode in $MODES; do
 	case $mode in
-	unpinned) desc="nothing pinned; nginx workers, HAProxy threads and resind's GOMAXPROCS = $(nproc) CPUs" ;;
+	unpinned) desc="nothing pinned; nginx workers, HAProxy threads and GOMAXPROCS = $(nproc) CPUs" ;;
 	pinned) desc="wrk and backends on CPU 0, the proxy on CPU 1 (1 nginx worker, 1 HAProxy thread, GOMAXPROCS 1)" ;;
 	*)
 		say "unknown mode $mode (unpinned, pinned)"
@@ -497,6 +505,7 @@ echo
 echo "resind vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') and HAProxy $(haproxy -v | awk 'NR==1{print $3}'), loopback, $(nproc) CPUs, HTTP/1.1 keep-alive"
 echo "proxy CPU: cores busy (utime+stime of the proxy's process tree ÷ wall time); ×nginx, ×haproxy: req/s ÷ the reference's req/s in the same round (median),"
 echo "references: nginx and haproxy for proxy rows, nginx-cache and haproxy-cache for cache rows; origin: share of requests that reached the backends"
+echo "a proxy CPU well under 1.00 per proxy core means the proxy was not the bottleneck (pinned: CPU 0, wrk + backends, usually is): compare req/s/core and ×nginx/core"
 "$TMP/report" table "$RESULTS"
 [ -f "$TMP/soak.txt" ] && cat "$TMP/soak.txt"
 cp "$RESULTS" "${BENCH_RESULTS:-/dev/null}" 2>/dev/null || true
