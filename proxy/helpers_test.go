@@ -99,8 +99,14 @@ type testBackend struct {
 
 func newTestBackend(t *testing.T, name string, h http.HandlerFunc) *testBackend {
 	t.Helper()
+	return newTestBackendWith(t, name, h, nil)
+}
+
+// newTestBackendWith also counts the backend's new connections in conns.
+func newTestBackendWith(t *testing.T, name string, h http.HandlerFunc, conns *atomic.Int64) *testBackend {
+	t.Helper()
 	tb := &testBackend{}
-	tb.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tb.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tb.hits.Add(1)
 		w.Header().Set("X-Backend", name)
 		if h != nil {
@@ -109,6 +115,14 @@ func newTestBackend(t *testing.T, name string, h http.HandlerFunc) *testBackend 
 		}
 		w.Write([]byte("hello from " + name))
 	}))
+	if conns != nil {
+		tb.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+	}
+	tb.Start()
 	t.Cleanup(tb.Close)
 	return tb
 }
