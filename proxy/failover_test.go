@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -265,4 +266,106 @@ func TestStateAndPoolSurviveASecondBalancerCall(t *testing.T) {
 	if s := statusOf(reg, good.addr()); s.Requests != 7 || s.Weight != 300 {
 		t.Errorf("good backend after reload: %d requests, weight %d; want 7 and 300", s.Requests, s.Weight)
 	}
+}
+
+func TestConnectTimeoutMovesToNextBackend(t *testing.T) {
+	t.Parallel()
+	slow, good := newTestBackend(t, "slow", nil), newTestBackend(t, "good", nil)
+	reg := newTestRegistry(t)
+	tg := target("app", slow.addr(), good.addr())
+	tg.Strategy = RoundRobin
+	// A connect timeout too short for any connect stands in for a backend
+	// that does not answer SYNs.
+	tg.Backends[0].Timeout.LoadBalanceConnectTimeout = time.Nanosecond
+	fe := front(t, reg.Balancer(tg))
+	for range 3 {
+		if code, body, _ := get(t, fe.URL); code != http.StatusOK || body != "hello from good" {
+			t.Fatalf("got %d %q", code, body)
+		}
+	}
+	if s := statusOf(reg, slow.addr()); s.State != "down" || slow.hits.Load() != 0 {
+		t.Errorf("backend timing out on connect: state %q, %d requests", s.State, slow.hits.Load())
+	}
+}
+
+func TestPostBodyMovesPastRefusedBackendIntact(t *testing.T) {
+	t.Parallel()
+	good := newTestBackend(t, "good", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(w, r.Body)
+	})
+	tg := target("app", closedAddr(t), good.addr())
+	tg.Strategy = RoundRobin
+	fe := front(t, newTestRegistry(t).Balancer(tg))
+	res, err := http.Post(fe.URL, "text/plain", strings.NewReader("the whole order"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || string(body) != "the whole order" {
+		t.Errorf("got %d %q, want the body delivered to the next backend", res.StatusCode, body)
+	}
+}
+
+func TestStatusCountsIdlePooledConnections(t *testing.T) {
+	t.Parallel()
+	be := newTestBackend(t, "a", nil)
+	reg := newTestRegistry(t)
+	fe := front(t, reg.Balancer(target("app", be.addr())))
+	get(t, fe.URL)
+	eventually(t, "the connection to return to the pool", func() bool {
+		s := statusOf(reg, be.addr())
+		return s.Idle == 1 && s.Active == 0
+	})
+	if s := statusOf(reg, be.addr()); s.Requests != 1 || s.Latency <= 0 {
+		t.Errorf("after one request: %+v", s)
+	}
+}
+
+func TestIdleConnectionsReusedMostRecentFirstAndClosedAfterIdleTime(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var remotes []string
+	arrived := make(chan struct{}, 2)
+	both := make(chan struct{})
+	be := newTestBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/pair" {
+			arrived <- struct{}{}
+			<-both
+		}
+		mu.Lock()
+		remotes = append(remotes, r.RemoteAddr)
+		mu.Unlock()
+	})
+	reg := newTestRegistry(t)
+	tg := target("app", be.addr())
+	tg.Backends[0].Timeout.LoadBalanceIdleTime = 300 * time.Millisecond
+	fe := front(t, reg.Balancer(tg))
+	// Two requests at once open two pooled connections.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { get(t, fe.URL+"/pair") })
+	}
+	<-arrived
+	<-arrived
+	close(both)
+	wg.Wait()
+	eventually(t, "two idle connections", func() bool { return statusOf(reg, be.addr()).Idle == 2 })
+	mu.Lock()
+	remotes = nil
+	mu.Unlock()
+	for range 6 {
+		get(t, fe.URL)
+	}
+	mu.Lock()
+	for _, r := range remotes {
+		if r != remotes[0] {
+			t.Errorf("sequential requests used %v; want the most recent connection every time", remotes)
+			break
+		}
+	}
+	mu.Unlock()
+	eventually(t, "idle connections to close after load-balance-idle-time", func() bool {
+		return statusOf(reg, be.addr()).Idle == 0
+	})
 }
