@@ -369,3 +369,30 @@ func TestIdleConnectionsReusedMostRecentFirstAndClosedAfterIdleTime(t *testing.T
 		return statusOf(reg, be.addr()).Idle == 0
 	})
 }
+
+func TestPutBodyNotResentWhenPooledConnectionDrops(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	be := newTestBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			io.Copy(io.Discard, r.Body)
+			return // keeps the connection alive in the pool
+		}
+		resetting(w, r)
+	})
+	fe := front(t, newTestRegistry(t).Balancer(target("app", be.addr())))
+	for i, want := range []int{http.StatusOK, http.StatusBadGateway} {
+		req, _ := http.NewRequest(http.MethodPut, fe.URL+"/doc", strings.NewReader("version 2"))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Fatalf("PUT %d: status %d, want %d", i+1, res.StatusCode, want)
+		}
+	}
+	if got := be.hits.Load(); got != 2 {
+		t.Errorf("two PUTs reached the backend %d times: a read body was sent again", got)
+	}
+}

@@ -123,6 +123,9 @@ func outRequest(ctx context.Context, r *http.Request, header http.Header, body *
 		out.Body, out.ContentLength = nil, 0
 	} else {
 		out.Body = body
+		// Lets the Transport resend on a fresh connection when a pooled
+		// one failed before anything of the body was read.
+		out.GetBody = body.again
 	}
 	return out
 }
@@ -152,6 +155,16 @@ func (g *guardedBody) Read(p []byte) (int, error) {
 
 // Close leaves r.Body to the server, which closes it after the handler.
 func (g *guardedBody) Close() error { return nil }
+
+// errBodySent stops the Transport from resending a body it has read.
+var errBodySent = errors.New("request body already sent, not resending it")
+
+func (g *guardedBody) again() (io.ReadCloser, error) {
+	if g.touched() {
+		return nil, errBodySent
+	}
+	return g, nil
+}
 
 func (g *guardedBody) touched() bool { return g != nil && g.read.Load() }
 
