@@ -67,6 +67,7 @@ type backend struct {
 	failures    atomic.Uint64
 	lastFailure atomic.Int64 // wall clock, Unix nanoseconds
 	latency     atomic.Int64 // moving average of response times, ns
+	sampled     atomic.Int64 // nanotime of the newest latency sample
 
 	mu sync.Mutex
 }
@@ -156,12 +157,24 @@ func (b *backend) succeeded(trial bool, latency time.Duration) {
 // observe folds one response time into the moving average (weight 1/8).
 // A lost update under contention only drops one sample.
 func (b *backend) observe(d time.Duration) {
+	b.sampled.Store(nanotime())
 	old := b.latency.Load()
 	if old == 0 {
 		b.latency.Store(int64(d))
 		return
 	}
 	b.latency.Store(old + (int64(d)-old)/8)
+}
+
+// recentLatency is the moving average as the cost sees it: halved for each
+// second without a sample, so that a backend once slow, and therefore no
+// longer chosen while idle, is soon tried again and measured afresh.
+func (b *backend) recentLatency(now int64) time.Duration {
+	lat := b.latency.Load()
+	if age := (now - b.sampled.Load()) / int64(time.Second); age > 0 {
+		lat >>= min(age, 63)
+	}
+	return time.Duration(lat)
 }
 
 // markUp makes the backend up; one that was not up warms up from now.

@@ -213,3 +213,25 @@ func TestMarkDownAndMarkUpFromHeartbeats(t *testing.T) {
 		t.Error("MarkUp of an unknown address reported success")
 	}
 }
+
+func TestStaleLatencyFadesSoASlowBackendIsMeasuredAgain(t *testing.T) {
+	t.Parallel()
+	_, b := oneBackend(t, time.Second)
+	b.observe(80 * time.Millisecond)
+	sampled := b.sampled.Load()
+	cases := []struct {
+		age  time.Duration
+		want time.Duration
+	}{
+		{0, 80 * time.Millisecond},
+		{999 * time.Millisecond, 80 * time.Millisecond},
+		{time.Second, 40 * time.Millisecond},
+		{3 * time.Second, 10 * time.Millisecond},
+		{time.Hour, 0},
+	}
+	for _, c := range cases {
+		if got := b.recentLatency(sampled + int64(c.age)); got != c.want {
+			t.Errorf("latency seen %v after the sample: %v, want %v", c.age, got, c.want)
+		}
+	}
+}

@@ -52,6 +52,7 @@ func selectionBalancer(t testing.TB, reg *Registry, strategy Strategy, sticky bo
 		b := backendOf(bl, s.id)
 		b.active.Store(s.active)
 		b.latency.Store(int64(s.latency))
+		b.sampled.Store(nanotime())
 		if s.state != stateUp {
 			b.state.Store(s.state)
 			b.until.Store(nanotime() + int64(time.Hour))

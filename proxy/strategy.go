@@ -25,7 +25,7 @@ func (bl *Balancer) pickAdaptive(lo, hi int, tried *triedSet, now int64) int {
 		if trial {
 			return i
 		}
-		load := 100*(m.b.active.Load()+1) + m.b.latency.Load()/int64(time.Millisecond)
+		load := 100*(m.b.active.Load()+1) + int64(m.b.recentLatency(now)/time.Millisecond)
 		w := m.b.effectiveWeight(m.weight, now)
 		// load/w < bestLoad/bestWeight, without division.
 		if best < 0 || load*bestWeight < bestLoad*w {
