@@ -26,6 +26,8 @@
 #                        sampled before, during and after (e.g. 60)
 #   BENCH_MAX=600        the whole run is stopped after this many seconds
 #   BENCH_KEEP=1         keep the temp directory (configs, logs, results)
+#   BENCH_RESIND=FILE    measure this resind binary instead of building one
+#   BENCH_RESULTS=FILE   also copy the raw results (TSV) there
 #
 # Loopback only. Everything started here is stopped on exit or interrupt.
 set -euo pipefail
@@ -138,19 +140,23 @@ install_missing() {
 install_missing
 
 # ---------------------------------------------------------------- build
-say "building the backend, the report tool and resind"
-go build -o "$TMP/backend" ./bench/backend
-go build -o "$TMP/report" ./bench/report
-go build -o "$TMP/goproxy" ./bench/goproxy
+say "building the backend, the report tool, goproxy and resind"
+mkdir -p "$TMP/bin"
+go build -o "$TMP/bin/backend" ./bench/backend
+go build -o "$TMP/bin/report" ./bench/report
+go build -o "$TMP/bin/goproxy" ./bench/goproxy
 RESIND_OK=1
 RESIND_WHY=""
-if ! go build -o "$TMP/resind" ./cmd/resind 2>"$TMP/resind-build.log"; then
+if [ -n "${BENCH_RESIND:-}" ]; then
+	say "using resind from $BENCH_RESIND"
+	cp "$BENCH_RESIND" "$TMP/bin/resind"
+elif ! go build -o "$TMP/bin/resind" ./cmd/resind 2>"$TMP/resind-build.log"; then
 	RESIND_OK=""
 	RESIND_WHY="go build ./cmd/resind failed: $(grep -m1 -v '^#' "$TMP/resind-build.log" | tr '\t' ' ')"
 	say "$RESIND_WHY"
 fi
 
-mapfile -t PORTS < <("$TMP/report" ports 9)
+mapfile -t PORTS < <("$TMP/bin/report" ports 9)
 B1=${PORTS[0]} B2=${PORTS[1]} NGINX=${PORTS[2]} HAP=${PORTS[3]}
 WEBP=${PORTS[4]} WEBP_CL=${PORTS[5]} WEBC=${PORTS[6]} WEBC_CL=${PORTS[7]} GOPROXY=${PORTS[8]}
 
@@ -343,8 +349,8 @@ start_mode() {
 	local mode=$1 load="" proxy="" workers=auto
 	if [ "$mode" = pinned ]; then load=0 proxy=1 workers=1; fi
 	write_configs "$workers"
-	start backend1 "$load" "$TMP/backend" -addr "127.0.0.1:$B1" -size $BODY
-	start backend2 "$load" "$TMP/backend" -addr "127.0.0.1:$B2" -size $BODY
+	start backend1 "$load" "$TMP/bin/backend" -addr "127.0.0.1:$B1" -size $BODY
+	start backend2 "$load" "$TMP/bin/backend" -addr "127.0.0.1:$B2" -size $BODY
 	wait_port backend1 "$B1" && wait_port backend2 "$B2" || {
 		say "the backends did not start"
 		cat "$TMP"/backend*.out >&2
@@ -352,7 +358,7 @@ start_mode() {
 	}
 	start nginx "$proxy" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" -g 'daemon off;'
 	start haproxy "$proxy" haproxy -f "$TMP/haproxy/haproxy.cfg" -db
-	start goproxy "$proxy" "$TMP/goproxy" -addr "127.0.0.1:$GOPROXY" "127.0.0.1:$B1" "127.0.0.1:$B2"
+	start goproxy "$proxy" "$TMP/bin/goproxy" -addr "127.0.0.1:$GOPROXY" "127.0.0.1:$B1" "127.0.0.1:$B2"
 	local down=()
 	wait_port nginx "$NGINX" || down+=(nginx)
 	wait_port haproxy "$HAP" || down+=(haproxy)
@@ -362,7 +368,7 @@ start_mode() {
 		for id in web-p web-c; do
 			port=$WEBP
 			[ $id = web-c ] && port=$WEBC
-			start "$id" "$proxy" "$TMP/resind" -conf "$TMP/resind/resin.xml" -server "$id" \
+			start "$id" "$proxy" "$TMP/bin/resind" -conf "$TMP/resind/resin.xml" -server "$id" \
 				-data-directory "$TMP/resind/data" -log-directory "$TMP/resind/log" console
 			wait_port "$id" "$port" || down+=("$id")
 		done
@@ -408,13 +414,13 @@ measure() {
 	p=${PID[$(target_proc "$t")]}
 	[ "$mode" = pinned ] && load=0
 	o1=$(origin_count)
-	before=$("$TMP/report" ticks "$p")
+	before=$("$TMP/bin/report" ticks "$p")
 	if [ -n "$load" ]; then
 		out=$(timeout $((secs + 20)) taskset -c "$load" wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" -s "$TMP/report.lua" "$url" 2>&1) || true
 	else
 		out=$(timeout $((secs + 20)) wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" -s "$TMP/report.lua" "$url" 2>&1) || true
 	fi
-	after=$("$TMP/report" ticks "$p")
+	after=$("$TMP/bin/report" ticks "$p")
 	o2=$(origin_count)
 	[ -z "$record" ] && return 0
 	line=$(grep '^BENCH ' <<<"$out" | tail -n 1)
@@ -506,7 +512,7 @@ echo "resind vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') and HAProxy $(hapro
 echo "proxy CPU: cores busy (utime+stime of the proxy's process tree ÷ wall time); ×nginx, ×haproxy: req/s ÷ the reference's req/s in the same round (median),"
 echo "references: nginx and haproxy for proxy rows, nginx-cache and haproxy-cache for cache rows; origin: share of requests that reached the backends"
 echo "a proxy CPU well under 1.00 per proxy core means the proxy was not the bottleneck (pinned: CPU 0, wrk + backends, usually is): compare req/s/core and ×nginx/core"
-"$TMP/report" table "$RESULTS"
+"$TMP/bin/report" table "$RESULTS"
 [ -f "$TMP/soak.txt" ] && cat "$TMP/soak.txt"
 cp "$RESULTS" "${BENCH_RESULTS:-/dev/null}" 2>/dev/null || true
 exit 0
