@@ -1,0 +1,215 @@
+package core
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"resind/conf"
+	"resind/proxy"
+)
+
+// sessionHeader carries the session id to HttpProxy backends.
+const sessionHeader = "X-Resin-Session-Id"
+
+// ServeHTTP is the flow of a request on every listener: mounts, then the
+// host by Host header, the host's rules, the web-app with the longest
+// context path, its rules, and static files when no rule ended the
+// request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &recorder{ResponseWriter: w}
+	rw.Header().Set("Server", "resind")
+	s.requests.Add(1)
+	finished := false
+	defer func() {
+		code := rw.code()
+		if !finished {
+			code = http.StatusInternalServerError // the handler panicked
+		}
+		if code >= 500 {
+			s.errors.Add(1)
+		}
+		if s.access != nil {
+			s.access.log(r, code, rw.bytes, start)
+		}
+	}()
+	s.route(s.rt.Load(), rw, r)
+	finished = true
+}
+
+// route serves r on the snapshot rt.
+func (s *Server) route(rt *runtime, w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if strings.IndexByte(p, ';') >= 0 {
+		// ;jsessionid= is not part of the path for matching; the
+		// original request, with it, is what is forwarded.
+		p, _ = proxy.StripSessionParam(p)
+	}
+	uri, ok := cleanPath(p)
+	if !ok {
+		notFound(w)
+		return
+	}
+	if ms := s.mounts.Load(); ms != nil {
+		for _, m := range *ms {
+			if hasPathPrefix(uri, m.prefix) {
+				m.h.ServeHTTP(w, r)
+				return
+			}
+		}
+	}
+	h := rt.host(r.Host)
+	if h == nil {
+		notFound(w)
+		return
+	}
+	x := &exchange{s: s, rt: rt, w: w, r: r}
+
+	ru, target := runRules(h.rules, w, r, uri)
+	if ru != nil {
+		switch ru.kind {
+		case conf.Dispatch:
+			// A host-level Dispatch rewrites the URI the web-apps see.
+			if ru.target != "" {
+				if uri, ok = cleanPath(targetPath(target)); !ok {
+					notFound(w)
+					return
+				}
+			}
+		case conf.Forward:
+			if uri, ok = cleanPath(targetPath(target)); !ok {
+				notFound(w)
+				return
+			}
+			if a := h.app(uri); a != nil {
+				x.app = a
+				x.serveLocal(uri[len(a.ctx):])
+				return
+			}
+			notFound(w)
+			return
+		default:
+			x.act(ru, target, "")
+			return
+		}
+	}
+
+	a := h.app(uri)
+	if a == nil {
+		notFound(w)
+		return
+	}
+	x.app = a
+	rel := uri[len(a.ctx):]
+	if ru, target := runRules(a.rules, w, r, rel); ru != nil {
+		switch ru.kind {
+		case conf.Dispatch, conf.Forward:
+			// Resin's rewrite rules apply to requests, not forwards, so
+			// the target is served without running the rules again: a
+			// Forward cannot loop.
+			if ru.target != "" {
+				if rel, ok = cleanPath(targetPath(target)); !ok {
+					notFound(w)
+					return
+				}
+			}
+			x.serveLocal(rel)
+		default:
+			x.act(ru, target, a.ctx)
+		}
+		return
+	}
+	x.serveLocal(rel)
+}
+
+// exchange is one request being served on one snapshot.
+type exchange struct {
+	s   *Server
+	rt  *runtime
+	w   http.ResponseWriter
+	r   *http.Request
+	app *webApp // nil while still at host level
+}
+
+// act performs a terminal rule other than Dispatch and Forward. ctx is the
+// context path of the web-app whose rule matched ("" for a host rule).
+func (x *exchange) act(ru *rule, target, ctx string) {
+	w, r := x.w, x.r
+	switch ru.kind {
+	case conf.Redirect:
+		redirect(w, r, http.StatusFound, location(r, ctx, target))
+	case conf.MovedPermanently:
+		redirect(w, r, http.StatusMovedPermanently, location(r, ctx, target))
+	case conf.Forbidden:
+		forbidden(w)
+	case conf.NotFound:
+		notFound(w)
+	case conf.LoadBalance:
+		// The app tier issues session ids; the request goes as received.
+		ru.handler.ServeHTTP(w, r)
+	case conf.HttpProxy:
+		id := proxy.SessionID(r, x.cookieName())
+		if x.app != nil && x.app.session != nil && id == "" {
+			id = x.issueSession()
+		}
+		out := r.Clone(r.Context())
+		out.Header.Del(sessionHeader) // never trust one from the client
+		if id != "" {
+			out.Header.Set(sessionHeader, id)
+		}
+		ru.handler.ServeHTTP(w, out)
+	case conf.FastCgiProxy:
+		writePage(w, http.StatusNotImplemented, "FastCGI proxying is not supported by this server yet.")
+	default:
+		x.s.log.Error("rule kind without an action", zap.String("kind", string(ru.kind)), zap.Stringer("at", ru.pos))
+		writePage(w, http.StatusInternalServerError, "The server is misconfigured.")
+	}
+}
+
+// serveLocal serves rel, a cleaned path inside x.app, from the web-app's
+// root directory, issuing a session id first when the web-app has a
+// <session-config>.
+func (x *exchange) serveLocal(rel string) {
+	if x.app.session != nil && proxy.SessionID(x.r, x.cookieName()) == "" {
+		x.issueSession()
+	}
+	x.s.serveStatic(x.w, x.r, x.app, rel)
+}
+
+// targetPath is the path of a rewritten target, without its query.
+func targetPath(target string) string {
+	if i := strings.IndexByte(target, '?'); i >= 0 {
+		target = target[:i]
+	}
+	if !strings.HasPrefix(target, "/") {
+		target = "/" + target
+	}
+	return target
+}
+
+// location is the absolute URL a Redirect or MovedPermanently target
+// points to. A target starting with "/" is inside the web-app at ctx, as in
+// Resin; a full URL is kept; anything else is relative to the request.
+func location(r *http.Request, ctx, target string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if strings.HasPrefix(target, "/") && !strings.HasPrefix(target, "//") {
+		target = ctx + target
+	}
+	base := &url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path}
+	if base.Host == "" {
+		base.Host = "localhost"
+	}
+	ref, err := url.Parse(target)
+	if err != nil {
+		// Not a valid URL reference: send it as written rather than fail.
+		return target
+	}
+	return base.ResolveReference(ref).String()
+}

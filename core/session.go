@@ -1,0 +1,38 @@
+package core
+
+import (
+	"net/http"
+
+	"resind/proxy"
+)
+
+// cookieName is the session cookie of the request's web-app.
+func (x *exchange) cookieName() string {
+	if x.app != nil && x.app.session != nil && x.app.session.CookieName != "" {
+		return x.app.session.CookieName
+	}
+	return proxy.DefaultSessionCookie
+}
+
+// issueSession gives the client a new session id owned by this server (its
+// index in the cluster is the id's first character, so a web tier sends the
+// session back here) and returns it. The cookie is scoped to the web-app's
+// context path, HttpOnly, and Secure on TLS.
+//
+// Only requests this server answers itself get one: a load-balanced request
+// leaves that to the app tier, which owns the session.
+func (x *exchange) issueSession() string {
+	id := proxy.NewSessionID(x.rt.server.Index)
+	path := x.app.ctx
+	if path == "" {
+		path = "/"
+	}
+	http.SetCookie(x.w, &http.Cookie{
+		Name:     x.cookieName(),
+		Value:    id,
+		Path:     path,
+		HttpOnly: true,
+		Secure:   x.r.TLS != nil,
+	})
+	return id
+}
