@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,6 +30,9 @@ type listener struct {
 	ln      net.Listener
 	srv     *http.Server
 	started bool
+	// closing is set before the socket is closed, so that the accept error
+	// this causes is not taken for a failure.
+	closing atomic.Bool
 }
 
 // bind opens the socket of sp. The error names the address.
@@ -60,7 +64,7 @@ func (s *Server) start(l *listener) {
 	l.started = true
 	go func() {
 		err := l.srv.Serve(l.ln)
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !l.closing.Load() {
 			s.log.Error("listener failed", zap.String("listener", l.spec.key), zap.Error(err))
 			select {
 			case s.serveErr <- fmt.Errorf("%s: %w", l.spec.key, err):
@@ -73,6 +77,7 @@ func (s *Server) start(l *listener) {
 // drain stops l accepting at once, then lets its in-flight requests finish
 // in the background, for at most drainTimeout or until Shutdown's deadline.
 func (s *Server) drain(l *listener) {
+	l.closing.Store(true)
 	l.ln.Close()
 	s.draining[l] = true
 	s.drains.Add(1)
@@ -92,6 +97,7 @@ func (s *Server) drain(l *listener) {
 // close stops l: it stops accepting and waits for its requests until ctx
 // ends, then closes what is left.
 func closeListener(ctx context.Context, l *listener) error {
+	l.closing.Store(true)
 	l.ln.Close()
 	if err := l.srv.Shutdown(ctx); err != nil {
 		l.srv.Close()
