@@ -149,6 +149,10 @@ func (x *exchange) act(ru *rule, target, ctx string) {
 	case conf.NotFound:
 		notFound(w)
 	case conf.LoadBalance:
+		if ru.ownCluster && viaResind(r) {
+			writePage(w, http.StatusLoopDetected, "This request was load-balanced back to the cluster it came from.")
+			return
+		}
 		// The app tier issues session ids; the request goes as received.
 		ru.handler.ServeHTTP(w, r)
 	case conf.HttpProxy:
@@ -212,4 +216,15 @@ func location(r *http.Request, ctx, target string) string {
 		return target
 	}
 	return base.ResolveReference(ref).String()
+}
+
+// viaResind reports whether r was forwarded by a resind proxy, which adds
+// "1.1 resind" to Via.
+func viaResind(r *http.Request) bool {
+	for _, v := range r.Header["Via"] {
+		if strings.Contains(v, "resind") {
+			return true
+		}
+	}
+	return false
 }

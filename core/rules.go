@@ -31,6 +31,9 @@ type rule struct {
 	// Balancer built for it (wrapped by the proxy cache when there is one).
 	balance *proxy.Target
 	handler http.Handler
+	// ownCluster: a LoadBalance to the server's own cluster, which would
+	// send requests round in a loop; see act.
+	ownCluster bool
 }
 
 // match reports whether the rule applies to r, whose path (relative to the
@@ -125,6 +128,10 @@ func (b *builder) compileRule(cr *conf.Rule) *rule {
 			return bad("%v", err)
 		}
 		ru.balance = t
+		if t.Name == b.ownCluster {
+			ru.ownCluster = true
+			b.warn(cr.Pos, fmt.Sprintf("<resin:LoadBalance cluster=%q> balances to this server's own cluster; requests that already came through resind are answered 508", t.Name))
+		}
 	case conf.HttpProxy:
 		if len(cr.Backends) == 0 {
 			return bad("no backend address is given")

@@ -67,8 +67,10 @@ type builder struct {
 	cfg      *conf.Config
 	log      *zap.Logger
 	timeouts conf.Timeouts
-	errs     []conf.Diag
-	warnings []string
+	// ownCluster is the id of the cluster of the server being built.
+	ownCluster string
+	errs       []conf.Diag
+	warnings   []string
 }
 
 func (b *builder) fail(pos conf.Pos, msg string) {
@@ -90,7 +92,7 @@ func build(cfg *conf.Config, id string, log *zap.Logger) (*runtime, error) {
 	if cl == nil {
 		return nil, fmt.Errorf("%s: server %q names cluster %q, which does not exist", sc.Pos, sc.ID, sc.ClusterID)
 	}
-	b := &builder{cfg: cfg, log: log, timeouts: withDefaults(sc.Timeout)}
+	b := &builder{cfg: cfg, log: log, timeouts: withDefaults(sc.Timeout), ownCluster: cl.ID}
 	for _, w := range cfg.Warnings {
 		b.warnings = append(b.warnings, w.String())
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -321,5 +322,65 @@ func TestAccessLogWritesCombinedFormat(t *testing.T) {
 	}
 	if !strings.Contains(lines[1], `"GET /missing HTTP/1.1" 404 `) {
 		t.Errorf("line %q", lines[1])
+	}
+}
+
+func TestInFlightRequestFinishesOnItsSnapshotAfterApply(t *testing.T) {
+	t.Parallel()
+	arrived, release := make(chan struct{}), make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		io.WriteString(w, "slow answer")
+	}))
+	defer backend.Close()
+	dir := t.TempDir()
+	hp := testRule(conf.HttpProxy, `^/slow`, "")
+	hp.Backends = []conf.Backend{{Address: backend.Listener.Addr().String()}}
+	s := newServer(t, testConfig(testHost("", nil, testApp("", dir, hp))))
+	base := startServer(t, s)
+
+	type result struct {
+		code int
+		body string
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, body := get(t, base+"/slow")
+		got <- result{resp.StatusCode, body}
+	}()
+	<-arrived
+	if err := s.Apply(testConfig(testHost("", nil, testApp("", dir)))); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get(t, base+"/slow"); resp.StatusCode != 404 {
+		t.Errorf("new request after Apply = %d, want 404 (rule removed)", resp.StatusCode)
+	}
+	close(release)
+	if r := <-got; r.code != 200 || r.body != "slow answer" {
+		t.Errorf("in-flight request = %d %q, want 200 from the old snapshot's backend", r.code, r.body)
+	}
+	if st := s.Status(); len(st.Backends) != 0 {
+		t.Errorf("backend still registered after its rule vanished: %+v", st.Backends)
+	}
+}
+
+func TestLoadBalanceToOwnClusterDoesNotLoop(t *testing.T) {
+	t.Parallel()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	lb := testRule(conf.LoadBalance, `^/`, "")
+	lb.Cluster = "web"
+	cfg := testConfig(testHost("", nil, testApp("", t.TempDir(), lb)))
+	cfg.Clusters[0].Servers = cfg.Clusters[0].Servers[:1]
+	cfg.Clusters[0].Servers[0].Port = port
+	s := newServer(t, cfg)
+	if !strings.Contains(strings.Join(s.Status().Warnings, "\n"), "own cluster") {
+		t.Errorf("no warning about balancing to the own cluster: %q", s.Status().Warnings)
+	}
+	base := startServer(t, s)
+	if resp, _ := get(t, base+"/x"); resp.StatusCode != http.StatusLoopDetected {
+		t.Errorf("GET = %d, want 508", resp.StatusCode)
 	}
 }
