@@ -125,6 +125,7 @@ func printMode(w io.Writer, m *mode) {
 	}
 	left := func(s string) string { return fmt.Sprintf("%-*s", width, s) }
 	fmt.Fprintln(tw, left("target")+"\treq/s\tp50\tp99\tproxy CPU\treq/s/core\t×nginx\t×haproxy\t×nginx/core\torigin\terrors\t")
+	var misses []string
 	for _, t := range m.targets {
 		if why, ok := m.skips[t]; ok && len(m.runs[t]) == 0 {
 			_ = why
@@ -178,7 +179,12 @@ func printMode(w io.Writer, m *mode) {
 		}
 		originCol := "-"
 		if reqs > 0 && origin >= 0 {
-			originCol = fmt.Sprintf("%.0f%%", 100*float64(origin)/float64(reqs))
+			share := float64(origin) / float64(reqs)
+			originCol = fmt.Sprintf("%.0f%%", 100*share)
+			if rs[0].class == "cache" && share > 0.05 {
+				originCol += " !"
+				misses = append(misses, fmt.Sprintf("  %s: %.0f%% of its requests reached the backends: it measured misses, not cache hits", t, 100*share))
+			}
 		}
 		pc := "-"
 		if len(perCore) > 0 {
@@ -189,6 +195,9 @@ func printMode(w io.Writer, m *mode) {
 			ratio(ref[0], false), ratio(ref[1], false), ratio(ref[0], true), originCol, errCol)
 	}
 	tw.Flush()
+	for _, n := range misses {
+		fmt.Fprintln(w, n)
+	}
 	// Targets skipped for the same reason share one note.
 	var reasons []string
 	who := map[string][]string{}
