@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -50,7 +51,7 @@ func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
 		ReadHeaderTimeout: min(t.SocketTimeout, maxReadHeaderTimeout),
 		IdleTimeout:       t.KeepaliveTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          zap.NewStdLog(s.log.Named("http").WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
+		ErrorLog:          newStdLog(s.log),
 	}
 	return &listener{spec: sp, ln: ln, srv: srv}, nil
 }
@@ -104,4 +105,14 @@ func closeListener(ctx context.Context, l *listener) error {
 		return err
 	}
 	return nil
+}
+
+// newStdLog routes net/http's own complaints (accept errors, bad
+// handshakes, handler panics) to log at warning level.
+func newStdLog(log *zap.Logger) *stdlog.Logger {
+	l, err := zap.NewStdLogAt(log.Named("http"), zap.WarnLevel)
+	if err != nil {
+		return zap.NewStdLog(log.Named("http"))
+	}
+	return l
 }

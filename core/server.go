@@ -177,6 +177,8 @@ func (s *Server) Serve() error {
 // in place, is recorded as the last reload and returned. On success
 // requests use the new snapshot from now on, listeners that vanished
 // drain and close, and backends no longer configured are released.
+// A listener whose address stays keeps its socket and the timeouts it was
+// opened with.
 func (s *Server) Apply(cfg *conf.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
