@@ -1,0 +1,522 @@
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Resin's configuration files use a small subset of the Java EL: ${name},
+// ${a ?: b}, ${a == 'x'}, ${! flag}, ${cond ? a : b}. This file evaluates
+// that subset. A value is nil (EL's null), a string, a float64 or a bool.
+
+// scope resolves the variables of an expression.
+type scope interface {
+	// lookup returns the value of a dotted name, ok false when unknown.
+	lookup(name string) (any, bool)
+}
+
+// evalResult is what evaluating a string found besides its value.
+type evalResult struct {
+	unknown []string // variables that were not defined (they evaluate to null)
+	funcs   []string // functions we do not implement (they evaluate to null)
+}
+
+// interpolate evaluates every ${...} and #{...} of s. A string that is one
+// expression keeps the expression's type; otherwise the parts are joined as
+// text, null being "".
+func interpolate(s string, sc scope, res *evalResult) (any, error) {
+	if !strings.Contains(s, "${") && !strings.Contains(s, "#{") {
+		return s, nil
+	}
+	var parts []any
+	rest := s
+	for rest != "" {
+		i := exprStart(rest)
+		if i < 0 {
+			parts = append(parts, rest)
+			break
+		}
+		if i > 0 {
+			parts = append(parts, rest[:i])
+		}
+		end := exprEnd(rest, i+2)
+		if end < 0 {
+			return nil, fmt.Errorf("expression %q has no closing }", rest[i:])
+		}
+		v, err := evalExpr(rest[i+2:end], sc, res)
+		if err != nil {
+			return nil, fmt.Errorf("expression %q: %w", rest[i:end+1], err)
+		}
+		parts = append(parts, v)
+		rest = rest[end+1:]
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(toString(p))
+	}
+	return b.String(), nil
+}
+
+func exprStart(s string) int {
+	a, b := strings.Index(s, "${"), strings.Index(s, "#{")
+	if a < 0 || (b >= 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// exprEnd finds the } closing an expression that starts at i, skipping
+// quoted strings (a '}' may appear inside one).
+func exprEnd(s string, i int) int {
+	var quote byte
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0 && c == '\\':
+			i++
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '}':
+			return i
+		}
+	}
+	return -1
+}
+
+// evalExpr parses and evaluates one expression (the text between ${ and }).
+func evalExpr(src string, sc scope, res *evalResult) (any, error) {
+	toks, err := lex(src)
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{toks: toks, sc: sc, res: res}
+	v, err := p.ternary()
+	if err != nil {
+		return nil, err
+	}
+	if p.i < len(p.toks) {
+		return nil, fmt.Errorf("unexpected %q", p.toks[p.i].text)
+	}
+	return v, nil
+}
+
+type tokKind int
+
+const (
+	tIdent tokKind = iota
+	tString
+	tNumber
+	tOp
+)
+
+type token struct {
+	kind tokKind
+	text string
+	num  float64
+}
+
+// lex splits an expression into identifiers, literals and operators.
+func lex(s string) ([]token, error) {
+	var toks []token
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case c == '\'' || c == '"':
+			var b strings.Builder
+			j := i + 1
+			for ; j < len(s) && s[j] != c; j++ {
+				if s[j] == '\\' && j+1 < len(s) {
+					j++
+				}
+				b.WriteByte(s[j])
+			}
+			if j >= len(s) {
+				return nil, errors.New("unterminated string")
+			}
+			toks = append(toks, token{kind: tString, text: b.String()})
+			i = j + 1
+		case c >= '0' && c <= '9':
+			j := i
+			for j < len(s) && (s[j] >= '0' && s[j] <= '9' || s[j] == '.') {
+				j++
+			}
+			f, err := strconv.ParseFloat(s[i:j], 64)
+			if err != nil {
+				return nil, fmt.Errorf("bad number %q", s[i:j])
+			}
+			toks = append(toks, token{kind: tNumber, text: s[i:j], num: f})
+			i = j
+		case isIdentStart(c):
+			j := i
+			for j < len(s) && (isIdentStart(s[j]) || s[j] >= '0' && s[j] <= '9') {
+				j++
+			}
+			toks = append(toks, token{kind: tIdent, text: s[i:j]})
+			i = j
+		default:
+			op := ""
+			for _, o := range []string{"?:", "==", "!=", "&&", "||", "<=", ">=", "!", "?", ":", "(", ")", "[", "]", ".", ",", "<", ">", "-", "+"} {
+				if strings.HasPrefix(s[i:], o) {
+					op = o
+					break
+				}
+			}
+			if op == "" {
+				return nil, fmt.Errorf("unexpected character %q", c)
+			}
+			toks = append(toks, token{kind: tOp, text: op})
+			i += len(op)
+		}
+	}
+	return toks, nil
+}
+
+func isIdentStart(c byte) bool {
+	return c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// maxDepth bounds the nesting of an expression, so a hostile file cannot
+// exhaust the stack.
+const maxDepth = 64
+
+type parser struct {
+	toks  []token
+	i     int
+	depth int
+	sc    scope
+	res   *evalResult
+}
+
+func (p *parser) peek() token {
+	if p.i < len(p.toks) {
+		return p.toks[p.i]
+	}
+	return token{kind: tOp, text: ""}
+}
+
+// accept consumes the next token when it is the operator or keyword op.
+func (p *parser) accept(ops ...string) string {
+	t := p.peek()
+	if t.kind != tOp && t.kind != tIdent {
+		return ""
+	}
+	for _, op := range ops {
+		if t.text == op {
+			p.i++
+			return op
+		}
+	}
+	return ""
+}
+
+func (p *parser) expect(op string) error {
+	if p.accept(op) == "" {
+		if p.i >= len(p.toks) {
+			return fmt.Errorf("expected %q at end", op)
+		}
+		return fmt.Errorf("expected %q, found %q", op, p.peek().text)
+	}
+	return nil
+}
+
+func (p *parser) ternary() (any, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxDepth {
+		return nil, errors.New("expression nested too deeply")
+	}
+	c, err := p.or()
+	if err != nil {
+		return nil, err
+	}
+	switch p.accept("?:", "?") {
+	case "?:":
+		b, err := p.ternary()
+		if err != nil {
+			return nil, err
+		}
+		if c == nil || c == "" {
+			return b, nil
+		}
+		return c, nil
+	case "?":
+		a, err := p.ternary()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect(":"); err != nil {
+			return nil, err
+		}
+		b, err := p.ternary()
+		if err != nil {
+			return nil, err
+		}
+		if truthy(c) {
+			return a, nil
+		}
+		return b, nil
+	}
+	return c, nil
+}
+
+func (p *parser) or() (any, error) {
+	a, err := p.and()
+	for err == nil && p.accept("||", "or") != "" {
+		var b any
+		if b, err = p.and(); err == nil {
+			a = truthy(a) || truthy(b)
+		}
+	}
+	return a, err
+}
+
+func (p *parser) and() (any, error) {
+	a, err := p.compare()
+	for err == nil && p.accept("&&", "and") != "" {
+		var b any
+		if b, err = p.compare(); err == nil {
+			a = truthy(a) && truthy(b)
+		}
+	}
+	return a, err
+}
+
+func (p *parser) compare() (any, error) {
+	a, err := p.additive()
+	for err == nil {
+		op := p.accept("==", "!=", "eq", "ne", "<", ">", "<=", ">=", "lt", "gt", "le", "ge")
+		if op == "" {
+			break
+		}
+		var b any
+		if b, err = p.additive(); err == nil {
+			a = compareValues(op, a, b)
+		}
+	}
+	return a, err
+}
+
+func (p *parser) additive() (any, error) {
+	a, err := p.unary()
+	for err == nil {
+		op := p.accept("+", "-")
+		if op == "" {
+			break
+		}
+		var b any
+		if b, err = p.unary(); err == nil {
+			x, y := toNumber(a), toNumber(b)
+			if op == "-" {
+				y = -y
+			}
+			a = x + y
+		}
+	}
+	return a, err
+}
+
+func (p *parser) unary() (any, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxDepth {
+		return nil, errors.New("expression nested too deeply")
+	}
+	switch p.accept("!", "not", "-", "empty") {
+	case "!", "not":
+		v, err := p.unary()
+		return !truthy(v), err
+	case "-":
+		v, err := p.unary()
+		return -toNumber(v), err
+	case "empty":
+		v, err := p.unary()
+		return v == nil || v == "", err
+	}
+	return p.primary()
+}
+
+func (p *parser) primary() (any, error) {
+	t := p.peek()
+	if p.i >= len(p.toks) {
+		return nil, errors.New("unexpected end of expression")
+	}
+	p.i++
+	switch t.kind {
+	case tString:
+		return t.text, nil
+	case tNumber:
+		return t.num, nil
+	case tOp:
+		if t.text != "(" {
+			return nil, fmt.Errorf("unexpected %q", t.text)
+		}
+		v, err := p.ternary()
+		if err != nil {
+			return nil, err
+		}
+		return v, p.expect(")")
+	}
+	switch t.text {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	case "null":
+		return nil, nil
+	}
+	if p.accept("(") != "" {
+		return p.call(t.text)
+	}
+	name := t.text
+	for {
+		if p.accept(".") != "" {
+			n := p.peek()
+			if n.kind != tIdent {
+				return nil, fmt.Errorf("expected a name after %q", name+".")
+			}
+			p.i++
+			name += "." + n.text
+			continue
+		}
+		if p.accept("[") != "" {
+			k, err := p.ternary()
+			if err != nil {
+				return nil, err
+			}
+			if err := p.expect("]"); err != nil {
+				return nil, err
+			}
+			name += "." + toString(k)
+			continue
+		}
+		break
+	}
+	v, ok := p.sc.lookup(name)
+	if !ok && p.res != nil {
+		p.res.unknown = append(p.res.unknown, name)
+	}
+	return v, nil
+}
+
+// call evaluates the arguments of a function we do not implement (so that
+// their syntax is checked) and returns null.
+func (p *parser) call(name string) (any, error) {
+	if p.accept(")") == "" {
+		for {
+			if _, err := p.ternary(); err != nil {
+				return nil, err
+			}
+			if p.accept(",") == "" {
+				break
+			}
+		}
+		if err := p.expect(")"); err != nil {
+			return nil, err
+		}
+	}
+	if p.res != nil {
+		p.res.funcs = append(p.res.funcs, name)
+	}
+	return nil, nil
+}
+
+// truthy is EL's coercion to boolean, extended as Resin's configuration
+// does: null, "", "false", false and 0 are false.
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case float64:
+		return x != 0
+	case string:
+		s := strings.TrimSpace(x)
+		return s != "" && !strings.EqualFold(s, "false") && s != "0"
+	}
+	return true
+}
+
+func toString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
+func toNumber(v any) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case bool:
+		if x {
+			return 1
+		}
+	case string:
+		f, _ := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		return f
+	}
+	return 0
+}
+
+// compareValues applies EL's ==, !=, <, ... : null equals only null; a
+// number against a number compares numerically, anything else as text.
+func compareValues(op string, a, b any) bool {
+	var c int
+	_, an := a.(float64)
+	_, bn := b.(float64)
+	switch {
+	case a == nil || b == nil:
+		if a != nil || b != nil {
+			c = 1
+		}
+		switch op {
+		case "==", "eq":
+			return c == 0
+		case "!=", "ne":
+			return c != 0
+		}
+		return false
+	case an || bn:
+		x, y := toNumber(a), toNumber(b)
+		switch {
+		case x < y:
+			c = -1
+		case x > y:
+			c = 1
+		}
+	default:
+		c = strings.Compare(toString(a), toString(b))
+	}
+	switch op {
+	case "==", "eq":
+		return c == 0
+	case "!=", "ne":
+		return c != 0
+	case "<", "lt":
+		return c < 0
+	case ">", "gt":
+		return c > 0
+	case "<=", "le":
+		return c <= 0
+	}
+	return c >= 0
+}
