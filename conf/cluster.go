@@ -104,7 +104,7 @@ func (l *loader) clusterProp(cfg *Config, cl *Cluster, sc *clusterScope, p prop,
 		}
 	case "server-default":
 		sc.serverDefaults = append(sc.serverDefaults, p.child)
-		l.server(&Cluster{}, &clusterScope{}, []*node{p.child}, nil)
+		l.server(&Cluster{}, sc, []*node{p.child}, nil) // also takes its session-cookie
 	case "server":
 		if s := l.server(cl, sc, slices.Clip(sc.serverDefaults), p.child); s != nil {
 			cl.Servers = append(cl.Servers, s)

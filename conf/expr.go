@@ -332,7 +332,14 @@ func (p *parser) unary() (any, error) {
 	if p.depth > maxDepth {
 		return nil, errors.New("expression nested too deeply")
 	}
-	switch p.accept("!", "not", "-", "empty") {
+	ops := []string{"!", "not", "-"}
+	if p.peek().text == "empty" && p.i+1 < len(p.toks) {
+		// "empty x" is EL's emptiness test; "empty" alone is a variable.
+		if n := p.toks[p.i+1]; n.kind != tOp || n.text == "(" || n.text == "!" {
+			ops = append(ops, "empty")
+		}
+	}
+	switch p.accept(ops...) {
 	case "!", "not":
 		v, err := p.unary()
 		return !truthy(v), err
