@@ -30,8 +30,9 @@ type flights struct {
 // done is closed: the entry waiters may serve, or nil when they must fetch
 // for themselves.
 type flight struct {
-	done chan struct{}
-	res  *entry
+	done    chan struct{}
+	res     *entry
+	waiters int // joined after the leader, guarded by flights.mu
 }
 
 // join returns the flight for key and whether the caller leads it. When
@@ -41,6 +42,7 @@ func (f *flights) join(key string, lead bool) (*flight, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if fl := f.m[key]; fl != nil {
+		fl.waiters++
 		return fl, false
 	}
 	if !lead {
@@ -59,4 +61,15 @@ func (f *flights) finish(key string, fl *flight) {
 	}
 	f.mu.Unlock()
 	close(fl.done)
+}
+
+// waiting returns how many requests joined the flight of key, -1 when
+// there is none. Tests use it to know every request is waiting.
+func (f *flights) waiting(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fl := f.m[key]; fl != nil {
+		return fl.waiters
+	}
+	return -1
 }
