@@ -288,21 +288,19 @@ func newEntry(r *http.Request, status int, h http.Header, body []byte, reqTime, 
 			e.header["Accept-Ranges"] = []string{"bytes"}
 		}
 	}
-	e.setFreshness(cc, life, reqTime, respTime)
+	e.setFreshness(cc, life, headerAge(h), reqTime, respTime)
 	e.cost = entryOverhead + 2*int64(len(e.base)) + int64(len(body)) + headerSize(e.header)
 	return e
 }
 
 // setFreshness fills the freshness fields of e from its header.
-func (e *entry) setFreshness(cc *cacheControl, life time.Duration, reqTime, respTime time.Time) {
+// originAge is the Age the origin (or a cache before it) sent.
+func (e *entry) setFreshness(cc *cacheControl, life, originAge time.Duration, reqTime, respTime time.Time) {
 	e.etag = e.header.Get("Etag")
 	e.lastModified = e.header.Get("Last-Modified")
 	e.lastModTime, _ = http.ParseTime(e.lastModified)
 	e.stored = respTime
-	e.initialAge = max(respTime.Sub(reqTime), 0)
-	if a := e.header["Age"]; len(a) > 0 {
-		e.initialAge += seconds(parseDelta(a[0]))
-	}
+	e.initialAge = max(respTime.Sub(reqTime), 0) + originAge
 	e.lifetime = life
 	e.swr, e.sie = -1, -1
 	if cc.swr >= 0 {
@@ -325,7 +323,6 @@ func (e *entry) refreshed(h http.Header, reqTime, respTime time.Time) *entry {
 	for k, v := range e.header {
 		n.header[k] = v
 	}
-	age := h["Age"]
 	for k, v := range cleanHeader(h) {
 		switch k {
 		case "Content-Length", "Content-Range", "Content-Encoding", "Accept-Ranges":
@@ -333,10 +330,8 @@ func (e *entry) refreshed(h http.Header, reqTime, respTime time.Time) *entry {
 		}
 		n.header[k] = v
 	}
-	n.header["Age"] = age // read by setFreshness, removed below
 	cc := parseCacheControl(n.header["Cache-Control"])
-	n.setFreshness(&cc, lifetime(n.header, &cc, respTime), reqTime, respTime)
-	delete(n.header, "Age")
+	n.setFreshness(&cc, lifetime(n.header, &cc, respTime), headerAge(h), reqTime, respTime)
 	n.marker = nil
 	n.cost = entryOverhead + 2*int64(len(n.base)) + int64(len(n.body)) + headerSize(n.header)
 	return &n
@@ -356,4 +351,12 @@ func headerSize(h http.Header) int64 {
 		}
 	}
 	return n
+}
+
+// headerAge reads the Age field, 0 when absent or invalid.
+func headerAge(h http.Header) time.Duration {
+	if a := h["Age"]; len(a) > 0 {
+		return seconds(parseDelta(a[0]))
+	}
+	return 0
 }

@@ -96,7 +96,7 @@ func TestVerdict(t *testing.T) {
 	mk := func(resCC string) *entry {
 		e := &entry{header: http.Header{}}
 		cc := parseCacheControl([]string{resCC})
-		e.setFreshness(&cc, lifetime(http.Header{}, &cc, stored), stored, stored)
+		e.setFreshness(&cc, lifetime(http.Header{}, &cc, stored), 0, stored, stored)
 		return e
 	}
 	tests := []struct {
@@ -153,7 +153,7 @@ func TestStaleIfErrorWindow(t *testing.T) {
 		t.Run(tt.resCC, func(t *testing.T) {
 			e := &entry{header: http.Header{}}
 			cc := parseCacheControl([]string{tt.resCC})
-			e.setFreshness(&cc, lifetime(e.header, &cc, stored), stored, stored)
+			e.setFreshness(&cc, lifetime(e.header, &cc, stored), 0, stored, stored)
 			if got := e.staleIfError(stored.Add(tt.age)); got != tt.want {
 				t.Errorf("staleIfError at %v = %v, want %v", tt.age, got, tt.want)
 			}
