@@ -26,12 +26,13 @@ type flights struct {
 	m  map[string]*flight
 }
 
-// flight is one fetch in progress. res is written by the leader before
-// done is closed: the entry waiters may serve, or nil when they must fetch
-// for themselves.
+// flight is one fetch in progress. res and stale are written by the
+// leader before done is closed: the entry waiters may serve, or nil when
+// they must fetch for themselves.
 type flight struct {
 	done    chan struct{}
 	res     *entry
+	stale   bool // res is a stale entry standing in for an origin error
 	waiters int // joined after the leader, guarded by flights.mu
 }
 

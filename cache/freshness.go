@@ -106,11 +106,6 @@ func (e *entry) staleIfError(now time.Time) bool {
 	return e.age(now)-e.lifetime <= e.sie
 }
 
-// isFresh reports whether e is fresh at now, for the X-Cache of waiters.
-func (e *entry) isFresh(now time.Time) bool {
-	return !e.noCache && e.age(now) < e.lifetime
-}
-
 // serverError reports the statuses stale-if-error stands in for.
 func serverError(status int) bool {
 	switch status {

@@ -89,7 +89,7 @@ func (c *Cache) serveHTTP(next http.Handler, w http.ResponseWriter, r *http.Requ
 	case leader:
 		c.misses.Add(1)
 		defer c.flights.finish(key, fl)
-		fl.res = c.fetch(next, w, r, &req, base, e)
+		fl.res, fl.stale = c.fetch(next, w, r, &req, base, e)
 	default:
 		select {
 		case <-fl.done:
@@ -97,15 +97,14 @@ func (c *Cache) serveHTTP(next http.Handler, w http.ResponseWriter, r *http.Requ
 			return
 		}
 		if res := fl.res; res != nil && res.matches(r.Header) {
-			now := c.now()
 			c.hits.Add(1)
 			c.coalesced.Add(1)
 			x := xHit
-			if !res.isFresh(now) {
+			if fl.stale {
 				c.stale.Add(1)
 				x = xStale
 			}
-			serveEntry(w, r, res, now, x)
+			serveEntry(w, r, res, c.now(), x)
 			return
 		}
 		c.misses.Add(1)
@@ -131,14 +130,15 @@ func (c *Cache) revalidateInBackground(next http.Handler, r *http.Request, base,
 	go func() {
 		defer c.bg.Done()
 		defer c.flights.finish(key, fl)
-		fl.res = c.fetch(next, nil, out, &noCacheControl, base, e)
+		fl.res, fl.stale = c.fetch(next, nil, out, &noCacheControl, base, e)
 	}()
 }
 
 // fetch sends r to the origin on behalf of w (nil in the background),
 // revalidating prev when it is set, stores what may be stored and returns
-// the entry that answered, nil when none may be shared with waiters.
-func (c *Cache) fetch(next http.Handler, w http.ResponseWriter, r *http.Request, req *cacheControl, base string, prev *entry) *entry {
+// the entry that answered, nil when none may be shared with waiters, and
+// whether it is prev standing in for an origin error.
+func (c *Cache) fetch(next http.Handler, w http.ResponseWriter, r *http.Request, req *cacheControl, base string, prev *entry) (*entry, bool) {
 	f := &fetch{c: c, r: r, req: req, prev: prev}
 	out := r.WithContext(context.WithoutCancel(r.Context()))
 	out.Header = r.Header.Clone()
@@ -213,7 +213,7 @@ func (f *fetch) decide(status int, h http.Header) captureMode {
 }
 
 // complete acts on a finished origin response.
-func (f *fetch) complete(w http.ResponseWriter, cw *capture) *entry {
+func (f *fetch) complete(w http.ResponseWriter, cw *capture) (*entry, bool) {
 	c := f.c
 	now := c.now()
 	switch {
@@ -228,27 +228,27 @@ func (f *fetch) complete(w http.ResponseWriter, cw *capture) *entry {
 		if w != nil {
 			serveEntry(w, f.r, e, now, xRevalidated)
 		}
-		return e
+		return e, false
 	case cw.mode == modeSwallow:
 		c.stale.Add(1)
 		if w != nil {
 			serveEntry(w, f.r, f.prev, now, xStale)
 		}
-		return f.prev
+		return f.prev, true
 	case f.storable && cw.keep:
 		e := newEntry(f.r, cw.status, cw.h, cw.buf, f.reqTime, f.respTime, &f.cc, f.lifetime, f.vary)
 		c.put(e, f.r.Header)
 		if cw.mode == modeHold && w != nil {
 			serveEntry(w, f.r, e, now, xMiss)
 		}
-		return e
+		return e, false
 	}
 	if f.prev != nil && cw.status < 500 {
 		// The origin answered with something we do not keep: the old
 		// entry no longer describes the resource.
 		c.del(f.prev.key)
 	}
-	return nil
+	return nil, false
 }
 
 // hopByHop are the fields that describe one connection, never stored

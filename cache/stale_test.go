@@ -100,6 +100,7 @@ func TestStaleWhileRevalidateServesStaleAndRevalidatesOnceInTheBackground(t *tes
 		e, _ := c.lookup("http://example.com/", nil)
 		return e != nil && string(e.body) == "v2"
 	})
+	waitFor(t, "the revalidation to finish", func() bool { return c.flights.waiting("http://example.com/") < 0 })
 	expect(t, do(t, c, h, "GET", "http://example.com/"), 200, "HIT", "v2")
 	if n := o.calls.Load(); n != 2 {
 		t.Errorf("origin called %d times, want 2", n)
