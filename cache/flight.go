@@ -33,7 +33,7 @@ type flight struct {
 	done    chan struct{}
 	res     *entry
 	stale   bool // res is a stale entry standing in for an origin error
-	waiters int // joined after the leader, guarded by flights.mu
+	waiters int  // joined after the leader, guarded by flights.mu
 }
 
 // join returns the flight for key and whether the caller leads it. When
