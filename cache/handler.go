@@ -89,7 +89,7 @@ func (c *Cache) serveHTTP(next http.Handler, w http.ResponseWriter, r *http.Requ
 	case leader:
 		c.misses.Add(1)
 		defer c.flights.finish(key, fl)
-		fl.res, fl.stale = c.fetch(next, w, r, &req, base, e)
+		fl.res, fl.stale = c.fetch(next, w, r, req, base, e)
 	default:
 		select {
 		case <-fl.done:
@@ -109,7 +109,7 @@ func (c *Cache) serveHTTP(next http.Handler, w http.ResponseWriter, r *http.Requ
 		}
 		c.misses.Add(1)
 		if lead {
-			c.fetch(next, w, r, &req, base, e)
+			c.fetch(next, w, r, req, base, e)
 		} else {
 			next.ServeHTTP(w, r)
 		}
@@ -130,7 +130,7 @@ func (c *Cache) revalidateInBackground(next http.Handler, r *http.Request, base,
 	go func() {
 		defer c.bg.Done()
 		defer c.flights.finish(key, fl)
-		fl.res, fl.stale = c.fetch(next, nil, out, &noCacheControl, base, e)
+		fl.res, fl.stale = c.fetch(next, nil, out, noCacheControl, base, e)
 	}()
 }
 
@@ -138,8 +138,8 @@ func (c *Cache) revalidateInBackground(next http.Handler, r *http.Request, base,
 // revalidating prev when it is set, stores what may be stored and returns
 // the entry that answered, nil when none may be shared with waiters, and
 // whether it is prev standing in for an origin error.
-func (c *Cache) fetch(next http.Handler, w http.ResponseWriter, r *http.Request, req *cacheControl, base string, prev *entry) (*entry, bool) {
-	f := &fetch{c: c, r: r, req: req, prev: prev}
+func (c *Cache) fetch(next http.Handler, w http.ResponseWriter, r *http.Request, req cacheControl, base string, prev *entry) (*entry, bool) {
+	f := &fetch{c: c, r: r, base: base, req: req, prev: prev}
 	out := r.WithContext(context.WithoutCancel(r.Context()))
 	out.Header = r.Header.Clone()
 	// The client's own conditions are answered from the stored entry, so
@@ -173,7 +173,8 @@ func (c *Cache) fetch(next http.Handler, w http.ResponseWriter, r *http.Request,
 type fetch struct {
 	c           *Cache
 	r           *http.Request
-	req         *cacheControl
+	base        string
+	req         cacheControl
 	prev        *entry
 	hold        bool // the client sent conditions: answer it from the entry
 	conditional bool // prev's validators were sent
@@ -198,7 +199,7 @@ func (f *fetch) decide(status int, h http.Header) captureMode {
 	}
 	f.cc = parseCacheControl(h["Cache-Control"])
 	f.lifetime = lifetime(h, &f.cc, f.respTime)
-	f.storable = storable(f.r, f.req, status, h, &f.cc, f.lifetime)
+	f.storable = storable(f.r, &f.req, status, h, &f.cc, f.lifetime)
 	if n := contentLength(h); n > f.c.maxEntry {
 		f.storable = false
 	}
@@ -220,7 +221,7 @@ func (f *fetch) complete(w http.ResponseWriter, cw *capture) (*entry, bool) {
 	case cw.mode == modeSwallow && cw.status == http.StatusNotModified:
 		e := f.prev.refreshed(cw.h, f.reqTime, f.respTime)
 		c.revalidations.Add(1)
-		if e.storableAfterRefresh(f.r, f.req) {
+		if e.storableAfterRefresh(f.r, &f.req) {
 			c.put(e, f.r.Header)
 		} else {
 			c.del(f.prev.key)
@@ -236,7 +237,7 @@ func (f *fetch) complete(w http.ResponseWriter, cw *capture) (*entry, bool) {
 		}
 		return f.prev, true
 	case f.storable && cw.keep:
-		e := newEntry(f.r, cw.status, cw.h, cw.buf, f.reqTime, f.respTime, &f.cc, f.lifetime, f.vary)
+		e := newEntry(f.base, cw.status, cw.h, cw.buf, f.reqTime, f.respTime, &f.cc, f.lifetime, f.vary)
 		c.put(e, f.r.Header)
 		if cw.mode == modeHold && w != nil {
 			serveEntry(w, f.r, e, now, xMiss)
@@ -276,9 +277,9 @@ func cleanHeader(h http.Header) http.Header {
 	return out
 }
 
-// newEntry builds the entry for a response to r.
-func newEntry(r *http.Request, status int, h http.Header, body []byte, reqTime, respTime time.Time, cc *cacheControl, life time.Duration, vary []string) *entry {
-	e := &entry{base: baseKey(r), status: status, body: slices.Clip(body), vary: vary}
+// newEntry builds the entry for a response stored under base.
+func newEntry(base string, status int, h http.Header, body []byte, reqTime, respTime time.Time, cc *cacheControl, life time.Duration, vary []string) *entry {
+	e := &entry{base: base, status: status, body: slices.Clip(body), vary: vary}
 	e.header = cleanHeader(h)
 	if status != http.StatusNoContent && status != http.StatusNotModified {
 		e.header["Content-Length"] = []string{itoa(int64(len(body)))}
