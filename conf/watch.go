@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -21,7 +22,7 @@ const debounce = 100 * time.Millisecond
 // Load: onLoad(cfg, nil) when the new configuration is valid, onLoad(nil,
 // err) with the *Error when it is refused (the caller keeps the old one).
 // After each load the watched set follows the files the configuration now
-// imports. Watch returns nil when ctx is done, or an error when watching
+// imports, including optional imports that do not exist yet. Watch returns nil when ctx is done, or an error when watching
 // cannot start.
 func Watch(ctx context.Context, current *Config, log *zap.Logger, onLoad func(*Config, error)) error {
 	if log == nil {
@@ -70,7 +71,11 @@ func Watch(ctx context.Context, current *Config, log *zap.Logger, onLoad func(*C
 		}
 		return firstErr
 	}
-	if err := follow(current.Files); err != nil {
+	// Config.Files lists the files that were read; a missing optional
+	// import must be watched too, so that creating it is seen. A quiet load
+	// finds them.
+	_, tried, _ := load(current.File)
+	if err := follow(append(slices.Clone(current.Files), tried...)); err != nil {
 		return err
 	}
 
@@ -109,7 +114,7 @@ func Watch(ctx context.Context, current *Config, log *zap.Logger, onLoad func(*C
 				onLoad(nil, err)
 				continue
 			}
-			_ = follow(cfg.Files)
+			_ = follow(append(slices.Clone(cfg.Files), tried...))
 			onLoad(cfg, nil)
 		}
 	}
