@@ -63,66 +63,6 @@ type Cache struct {
 	hits, misses, revalidations, stores, evictions, stale, coalesced atomic.Uint64
 }
 
-// entry is one stored response, or the Vary marker of a URL.
-type entry struct {
-	key  string // the ristretto key: base, or a variant key
-	base string // scheme://host/path?query
-
-	status       int
-	header       http.Header // cleaned; each value slice is clipped (cap == len)
-	body         []byte
-	etag         string
-	lastModified string
-	lastModTime  time.Time
-
-	stored     time.Time     // when the response (or its last 304) arrived
-	initialAge time.Duration // the origin's Age plus the transfer time
-	lifetime   time.Duration // 0: revalidate on every use
-	swr, sie   time.Duration // stale-while-revalidate, stale-if-error; <0 when absent
-	noCache    bool          // response no-cache: always revalidate
-	noStale    bool          // must-revalidate, proxy-revalidate, no-cache: never serve stale
-	sMaxAge    bool          // s-maxage: the client's max-stale does not apply
-
-	vary     []string // the canonical names of Vary, nil without Vary
-	markerID uint64   // the marker the variant key was made with
-
-	cost int64
-
-	// marker is set on the entry stored under the base key of a URL whose
-	// responses vary; such an entry holds no response.
-	marker *marker
-}
-
-// marker records, under a URL's base key, which request fields select its
-// variants. Variant keys embed the marker's id, so replacing or purging
-// the marker makes every variant made with it unreachable at once; the
-// keys it remembers are deleted eagerly to give their memory back.
-type marker struct {
-	id    uint64
-	names []string
-
-	mu       sync.Mutex
-	variants []string
-}
-
-// maxTrackedVariants bounds the variant keys a marker remembers; variants
-// past it are still unreachable after a purge, they just wait for eviction.
-const maxTrackedVariants = 64
-
-func (m *marker) add(key string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.variants) < maxTrackedVariants && !slices.Contains(m.variants, key) {
-		m.variants = append(m.variants, key)
-	}
-}
-
-func (m *marker) keys() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.variants)
-}
-
 // New builds a cache from cfg: MemorySize bounds the bytes stored,
 // MaxEntrySize the body of one entry, Entries sizes the admission
 // counters (ten per expected entry). Zero values take Resin's defaults.
@@ -285,9 +225,4 @@ func (c *Cache) del(key string) bool {
 	}
 	c.store.Del(key)
 	return ok
-}
-
-// matches reports whether e is the variant a request with header h selects.
-func (e *entry) matches(h http.Header) bool {
-	return e.vary == nil || variantKey(e.base, e.markerID, e.vary, h) == e.key
 }
