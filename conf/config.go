@@ -62,7 +62,8 @@ type Server struct {
 	// It is the first character of the session ids it issues.
 	Index int
 	// Address and Port are the cluster port: the web tier load-balances to
-	// it and cluster traffic uses it. Address defaults to 127.0.0.1.
+	// it and cluster traffic uses it. Address defaults to 127.0.0.1, Port to
+	// Resin's 6800; port 0 (tests) lets the system choose.
 	Address string
 	Port    int
 	// HTTP are the public listeners (<http address port>), with
@@ -84,7 +85,8 @@ type Listener struct {
 }
 
 // Timeouts are Resin's load-balance and socket timeouts, with Resin's
-// defaults filled in by the loader.
+// defaults filled in by the loader. A zero duration means no limit (Resin's
+// -1).
 type Timeouts struct {
 	LoadBalanceConnectTimeout  time.Duration // default 5s
 	LoadBalanceIdleTime        time.Duration // default 5s
@@ -142,7 +144,8 @@ type SessionConfig struct {
 	Pos Pos
 	// CookieName is the session cookie (default JSESSIONID).
 	CookieName string
-	// Timeout is session-timeout (default 30m).
+	// Timeout is session-timeout (default 30m); 0 means sessions never
+	// expire (Resin's -1).
 	Timeout            time.Duration
 	UsePersistentStore bool
 	AlwaysSaveSession  bool

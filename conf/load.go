@@ -250,6 +250,12 @@ func (s varScope) lookup(name string) (any, bool) {
 		return s.l.dir, true
 	case "resin.conf":
 		return s.l.main, true
+	case "resin.professional", "isResinProfessional":
+		// resind does what Resin Professional's clustering does, so the
+		// parts of a configuration written for it apply.
+		return true, true
+	case "resin.userName":
+		return os.Getenv("USER"), true
 	}
 	if v, ok := s.l.vars[name]; ok {
 		return v, true

@@ -247,3 +247,26 @@ func TestUnknownElementsAndAttributesAreWarningsWithLines(t *testing.T) {
 		}
 	}
 }
+
+// Configurations written for Resin Professional guard their web tier with
+// ${resin.professional}; resind does what Resin Pro's clustering does.
+func TestProfessionalSamplesGetTheirWebTier(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"sample_full.xml", "resin-3.1_resin.conf.xml"} {
+		cfg, err := Load(filepath.Join("testdata", "samples", name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		web := cfg.Cluster("web-tier")
+		if web == nil || len(web.Servers) != 1 || web.Servers[0].ID != "web-a" || web.ProxyCache == nil || web.ProxyCache.MemorySize != 64<<20 {
+			t.Fatalf("%s: web-tier %+v", name, web)
+		}
+		r := web.Hosts[0].WebApps[0].Rules
+		if len(r) != 1 || r[0].Kind != LoadBalance || r[0].Cluster != "app-tier" {
+			t.Errorf("%s: web-tier rules %+v", name, r)
+		}
+		if l := web.Servers[0].HTTP; len(l) != 1 || l[0].Port != 9080 {
+			t.Errorf("%s: web-a listeners %+v", name, l)
+		}
+	}
+}
