@@ -142,12 +142,12 @@ func (l *loader) importFile(n *node) []*node {
 		return nil
 	}
 	l.tried = append(l.tried, path)
-	if st, err := os.Stat(path); err != nil || st.IsDir() {
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
 		if optional && (err == nil || os.IsNotExist(err)) {
 			return nil
 		}
 		if err == nil {
-			l.errorf(n.pos, "%s: %s is a directory", l.desc(n), l.show(path))
+			l.errorf(n.pos, "%s: %s is not a regular file", l.desc(n), l.show(path))
 			return nil
 		}
 		l.errorf(n.pos, "%s: cannot import %s: %v", l.desc(n), l.show(path), unwrapPathError(err))
@@ -184,6 +184,10 @@ func (l *loader) properties(n *node) {
 		path = filepath.Join(filepath.Dir(n.abs), path)
 	}
 	l.tried = append(l.tried, path)
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		l.errorf(n.pos, "%s: %s is not a regular file", l.desc(n), l.show(path))
+		return
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if !(optional && os.IsNotExist(err)) {

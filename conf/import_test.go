@@ -172,3 +172,17 @@ func TestMalformedExpressionIsAnError(t *testing.T) {
 		t.Errorf("errors %q", got)
 	}
 }
+
+func TestImportOfDirectoryOrDeviceIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"/dev/zero", "."} {
+		got := refused(t, resinXML(`<resin:import path="`+path+`"/>`))
+		if len(got) != 1 || !strings.HasSuffix(got[0], "is not a regular file") {
+			t.Errorf("import %s: %q", path, got)
+		}
+	}
+	got := refused(t, resinXML(`<resin:properties path="/dev/zero"/>`))
+	if len(got) != 1 || !strings.HasSuffix(got[0], "/dev/zero is not a regular file") {
+		t.Errorf("properties: %q", got)
+	}
+}
