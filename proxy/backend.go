@@ -302,6 +302,27 @@ func (b *backend) effectiveWeight(weight int64, now int64) int64 {
 	return max(1, weight*max(el, 0)/warm)
 }
 
+// warmDoublings is how many times the warm-up concurrency limit doubles
+// over load-balance-warmup-time: from 1 to 256 concurrent requests, after
+// which the backend is warm and unlimited.
+const warmDoublings = 8
+
+// warmCap is how many concurrent requests a backend warming up may hold,
+// 2^(8 × elapsed ÷ warm-up); 0 means no limit (warm, or no warm-up).
+func (b *backend) warmCap(now int64) int64 {
+	since := b.upSince.Load()
+	if since == 0 {
+		return 0
+	}
+	warm := int64(b.cfg.Load().timeout.LoadBalanceWarmupTime)
+	el := now - since
+	if warm <= 0 || el >= warm {
+		b.upSince.CompareAndSwap(since, 0)
+		return 0
+	}
+	return 1 << (warmDoublings * max(el, 0) / warm)
+}
+
 // status is a snapshot for Registry.Status.
 func (b *backend) status() BackendStatus {
 	c := b.cfg.Load()

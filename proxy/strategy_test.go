@@ -152,6 +152,66 @@ func TestRecoveredBackendWarmsUpBeforeTakingItsShare(t *testing.T) {
 	}
 }
 
+func TestRecoveredBackendIsNotStarvedWhileWarmingUp(t *testing.T) {
+	t.Parallel()
+	reg := newTestRegistry(t)
+	to := testTimeouts()
+	to.LoadBalanceWarmupTime = time.Hour
+	bl := reg.Balancer(Target{Name: "c", Backends: []Backend{
+		{ID: "a", Address: fakeAddr("a"), Timeout: to},
+		{ID: "b", Address: fakeAddr("b"), Timeout: to},
+	}})
+	reg.MarkDown(fakeAddr("a"))
+	reg.MarkUp(fakeAddr("a"))
+	// Requests that finish one at a time: the warming backend is under its
+	// limit of one and takes its share at once.
+	count := map[string]int{}
+	for range 50 {
+		var tried triedSet
+		i, _ := bl.pick(httptest.NewRequest(http.MethodGet, "/", nil), &tried)
+		count[bl.members[i].b.cfg.Load().id]++
+		bl.members[i].b.finish()
+	}
+	if count["a"] < 20 {
+		t.Errorf("warming backend took %d of 50 sequential requests, want about half", count["a"])
+	}
+}
+
+func TestWarmUpLimitDoubles(t *testing.T) {
+	t.Parallel()
+	reg := newTestRegistry(t)
+	to := testTimeouts()
+	to.LoadBalanceWarmupTime = 8 * time.Second
+	bl := reg.Balancer(Target{Name: "c", Backends: []Backend{{ID: "a", Address: fakeAddr("a"), Timeout: to}}})
+	b := backendOf(bl, "a")
+	for _, c := range []struct {
+		since time.Duration
+		want  int64
+	}{{0, 1}, {time.Second, 2}, {4 * time.Second, 16}, {7 * time.Second, 128}, {8 * time.Second, 0}} {
+		now := int64(time.Hour) * 2
+		b.upSince.Store(now - int64(c.since))
+		if got := b.warmCap(now); got != c.want {
+			t.Errorf("%v after recovery: limit %d, want %d", c.since, got, c.want)
+		}
+	}
+}
+
+func TestWarmingBackendOverItsLimitRatherThan503(t *testing.T) {
+	t.Parallel()
+	reg := newTestRegistry(t)
+	to := testTimeouts()
+	to.LoadBalanceWarmupTime = time.Hour
+	bl := reg.Balancer(Target{Name: "c", Backends: []Backend{{ID: "a", Address: fakeAddr("a"), Timeout: to}}})
+	reg.MarkDown(fakeAddr("a"))
+	reg.MarkUp(fakeAddr("a"))
+	for n := range 3 {
+		var tried triedSet
+		if i, _ := bl.pick(httptest.NewRequest(http.MethodGet, "/", nil), &tried); i < 0 {
+			t.Fatalf("request %d: no backend while the only one warms up", n+1)
+		}
+	}
+}
+
 func BenchmarkAdaptivePick(b *testing.B) {
 	bl := selectionBalancer(b, NewRegistry(nil), Adaptive, false,
 		spec{id: "a"}, spec{id: "b"}, spec{id: "c"}, spec{id: "d"}, spec{id: "z", backup: true})

@@ -52,7 +52,7 @@ func TestEditsAreAppliedLiveAndBadEditsRefused(t *testing.T) {
 	d.Rule = `<resin:Redirect regexp="^/moved(" target="/index.html"/>`
 	s.write("resin.xml", reloadConf, d)
 	eventually(t, 10*time.Second, "the refusal to be logged with file:line", func() bool {
-		return strings.Contains(s.log("web-a"), "resin.xml:7")
+		return strings.Contains(s.log("web-a"), "resin.xml:8: <resin:Redirect>")
 	})
 	if c := status(); c != 302 {
 		t.Fatalf("after a refused edit GET /moved = %d, want the old rule's 302", c)
