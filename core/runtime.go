@@ -142,10 +142,6 @@ func build(cfg *conf.Config, id string, log *zap.Logger) (*runtime, error) {
 			}
 		}
 	}
-	if cl.ProxyCache != nil {
-		// See cacheHook.
-		b.warn(cl.ProxyCache.Pos, "<proxy-cache> is not supported yet; responses are not cached")
-	}
 	if len(b.errs) > 0 {
 		return nil, &conf.Error{Diags: b.errs}
 	}
@@ -154,7 +150,7 @@ func build(cfg *conf.Config, id string, log *zap.Logger) (*runtime, error) {
 }
 
 // instantiate creates the balancers of rt's rules from reg, wrapping them
-// with wrap (the proxy cache hook; nil for none), and returns the backend
+// with wrap (the proxy cache; nil for none), and returns the backend
 // addresses rt uses, for Registry.Retain.
 func (rt *runtime) instantiate(reg *proxy.Registry, wrap func(http.Handler) http.Handler) map[string]bool {
 	keep := make(map[string]bool)

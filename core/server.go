@@ -54,6 +54,7 @@ type Server struct {
 
 	rt     atomic.Pointer[runtime]
 	mounts atomic.Pointer[[]mount]
+	cache  atomic.Pointer[proxyCache] // nil without <proxy-cache>
 
 	requests atomic.Uint64
 	errors   atomic.Uint64
@@ -110,7 +111,12 @@ func New(cfg *conf.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt.instantiate(s.reg, s.cacheHook(rt))
+	pc, err := s.cacheFor(rt)
+	if err != nil {
+		return nil, err
+	}
+	rt.instantiate(s.reg, pc.wrapper())
+	s.cache.Store(pc)
 	s.rt.Store(rt)
 	s.lastReload = ReloadStatus{Time: time.Now(), OK: true}
 	return s, nil
@@ -190,6 +196,11 @@ func (s *Server) Apply(cfg *conf.Config) error {
 		s.refuseLocked(err)
 		return err
 	}
+	pc, err := s.cacheFor(rt)
+	if err != nil {
+		s.refuseLocked(err)
+		return err
+	}
 	var opened []*listener
 	if s.listening {
 		for _, sp := range rt.listeners {
@@ -201,14 +212,18 @@ func (s *Server) Apply(cfg *conf.Config) error {
 				for _, o := range opened {
 					o.ln.Close()
 				}
+				if pc != nil && pc != s.cache.Load() {
+					pc.close()
+				}
 				s.refuseLocked(err)
 				return err
 			}
 			opened = append(opened, l)
 		}
 	}
-	keep := rt.instantiate(s.reg, s.cacheHook(rt))
+	keep := rt.instantiate(s.reg, pc.wrapper())
 	s.rt.Store(rt)
+	s.swapCache(pc)
 
 	for _, l := range opened {
 		s.listeners[l.spec.key] = l
@@ -273,6 +288,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.drains.Wait() // bounded: the drains' servers were shut down above
+	if pc := s.cache.Load(); pc != nil {
+		pc.retire()
+	}
 	if s.access != nil {
 		s.access.flush()
 	}

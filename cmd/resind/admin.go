@@ -1,15 +1,49 @@
 package main
 
 import (
+	"context"
+
 	"go.uber.org/zap"
 
 	"resind/conf"
-	"resind/core"
+	"resind/core/admin"
 )
 
-// mountAdmin puts /resin-admin on the server. (The admin package lands with
-// the /resin-admin issue; until then nothing is mounted.)
-func mountAdmin(s *core.Server, cfg *conf.Config, log *zap.Logger) error { return nil }
+func init() { components = append(components, func() component { return &adminPage{} }) }
 
-// reloadAdmin hands the admin page the users of a new configuration.
-func reloadAdmin(cfg *conf.Config) {}
+// adminPage mounts /resin-admin on every listener of the server.
+type adminPage struct {
+	h   *admin.Handler
+	log *zap.Logger
+}
+
+func (a *adminPage) Start(env *componentEnv) error {
+	h, err := admin.New(env.Server, admin.Options{
+		Users: env.Config.AdminUsers,
+		Log:   env.Log,
+		Purge: env.Server.Purge,
+	})
+	if err != nil {
+		return err
+	}
+	a.h, a.log = h, env.Log
+	a.warn(env.Config)
+	env.Server.Mount(admin.Prefix, h)
+	return nil
+}
+
+func (a *adminPage) Reload(cfg *conf.Config) {
+	a.h.SetUsers(cfg.AdminUsers)
+	a.warn(cfg)
+}
+
+func (a *adminPage) Stop(context.Context) {}
+
+func (a *adminPage) warn(cfg *conf.Config) {
+	for _, w := range admin.UserWarnings(cfg.AdminUsers) {
+		a.log.Warn("resin-admin", zap.String("warning", w))
+	}
+	if len(cfg.AdminUsers) == 0 {
+		a.log.Info("resin-admin: no <resin:AdminAuthenticator> users; the page answers loopback clients only")
+	}
+}

@@ -60,10 +60,12 @@ func cmdConsole(o options, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return fail(1, "%v", err)
 	}
-	if err := mountAdmin(s, cfg, log); err != nil {
+	parts, err := startComponents(&componentEnv{Server: s, Config: cfg, Self: sc, DataDir: dir, LogDir: o.logDir, Log: log})
+	if err != nil {
 		return fail(1, "%v", err)
 	}
 	if err := s.Listen(); err != nil {
+		stopComponents(context.Background(), parts)
 		return fail(1, "%v", err)
 	}
 
@@ -94,7 +96,9 @@ func cmdConsole(o options, stdout, stderr io.Writer) (err error) {
 		for _, w := range next.Warnings {
 			log.Warn("configuration", zap.String("warning", w.String()))
 		}
-		reloadAdmin(next)
+		for _, p := range parts {
+			p.Reload(next)
+		}
 		log.Info("configuration reloaded", zap.String("file", next.File))
 		if err := writeState(dir, state()); err != nil {
 			log.Warn("status file", zap.Error(err))
@@ -116,6 +120,7 @@ func cmdConsole(o options, stdout, stderr io.Writer) (err error) {
 	for {
 		select {
 		case err := <-serveErr:
+			stopComponents(context.Background(), parts)
 			if err != nil {
 				log.Error("server failed", zap.Error(err))
 				return fail(1, "%v", err)
@@ -139,10 +144,11 @@ func cmdConsole(o options, stdout, stderr io.Writer) (err error) {
 				}
 			}()
 			err := s.Shutdown(dctx)
-			dcancel()
 			if err != nil {
 				log.Warn("stopped before every request finished", zap.Error(err))
 			}
+			stopComponents(dctx, parts)
+			dcancel()
 			log.Info("server stopped")
 			return nil
 		}

@@ -3,7 +3,8 @@
 //	resind [-conf FILE] [-server ID] [-data-directory DIR] [-log-directory DIR] COMMAND
 //
 // Commands: console (foreground), start (background, returns once
-// listening), stop, restart, status, check, version.
+// listening), stop, restart, status, check, version, passwd; run resind
+// without arguments for the list.
 package main
 
 import (
@@ -12,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 )
 
 // exitError carries the exit status a command wants; its message has been
@@ -36,17 +39,37 @@ type options struct {
 	args    []string // what follows the command
 }
 
-const usage = `usage: resind [-conf FILE] [-server ID] [-data-directory DIR] [-log-directory DIR] COMMAND
+// A command is one word of the command line. Files that add commands
+// (deploy, passwd, ...) register them from an init function.
+type command struct {
+	name string
+	help string // one line for the usage text
+	run  func(o options, stdout, stderr io.Writer) error
+}
 
-commands:
-  console   run the server in the foreground
-  start     run the server in the background; returns once it listens
-  stop      drain in-flight requests and stop the server
-  restart   stop, then start
-  status    show whether the server runs: pid, ports, uptime, config
-  check     validate the configuration; print file:line: reason for each problem
-  version   print resind's version
-`
+var commands = []command{
+	{"console", "run the server in the foreground", func(o options, out, errw io.Writer) error { return cmdConsole(o, out, errw) }},
+	{"start", "run the server in the background; returns once it listens", cmdStart},
+	{"stop", "drain in-flight requests and stop the server", func(o options, out, _ io.Writer) error { return cmdStop(o, out) }},
+	{"restart", "stop, then start", func(o options, out, errw io.Writer) error {
+		if err := cmdStop(o, out); err != nil && !isNotRunning(err) {
+			return err
+		}
+		return cmdStart(o, out, errw)
+	}},
+	{"status", "show whether the server runs: pid, ports, uptime, config", func(o options, out, _ io.Writer) error { return cmdStatus(o, out) }},
+	{"check", "validate the configuration; print file:line: reason for each problem", cmdCheck},
+	{"version", "print resind's version", func(_ options, out, _ io.Writer) error { return cmdVersion(out) }},
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: resind [-conf FILE] [-server ID] [-data-directory DIR] [-log-directory DIR] COMMAND [ARGS]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-14s %s\n", c.name, c.help)
+	}
+	return b.String()
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -55,7 +78,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("resind", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.Usage = func() { fmt.Fprint(stderr, usage()) }
 	var o options
 	fs.StringVar(&o.conf, "conf", "resin.xml", "the configuration file")
 	fs.StringVar(&o.server, "server", "", "the id of the <server> to run (may be left out when there is one)")
@@ -68,34 +91,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	o.args = rest
 
-	var err error
-	switch cmd {
-	case "console":
-		err = cmdConsole(o, stdout, stderr)
-	case "start":
-		err = cmdStart(o, stdout, stderr)
-	case "stop":
-		err = cmdStop(o, stdout)
-	case "restart":
-		if err = cmdStop(o, stdout); err == nil || isNotRunning(err) {
-			err = cmdStart(o, stdout, stderr)
-		}
-	case "status":
-		err = cmdStatus(o, stdout)
-	case "check":
-		err = cmdCheck(o, stdout, stderr)
-	case "version":
-		err = cmdVersion(stdout)
-	default:
-		fmt.Fprintf(stderr, "resind: unknown command %q\n\n%s", cmd, usage)
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == cmd })
+	if i < 0 {
+		fmt.Fprintf(stderr, "resind: unknown command %q\n\n%s", cmd, usage())
 		return 2
 	}
+	err := commands[i].run(o, stdout, stderr)
 	if err == nil {
 		return 0
 	}
