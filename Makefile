@@ -3,6 +3,7 @@
 #   make            build bin/resind
 #   make test       install the Debian packages the tests need (when missing), then run every test with -race
 #   make fuzz       run each fuzz target for a short, bounded time
+#   make bench      resind against nginx and HAProxy on loopback (bench/run.sh; BENCH_* variables there)
 
 GO       ?= go
 # Debian packages the tests drive for real: chromium for the /resin-admin
@@ -10,7 +11,7 @@ GO       ?= go
 TEST_DEBS := chromium
 FUZZTIME ?= 10s
 
-.PHONY: all build test test-deps vet fuzz clean
+.PHONY: all build test test-deps vet fuzz bench clean
 
 all: build
 
@@ -43,6 +44,10 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# Installs nginx, HAProxy and wrk when missing; loopback only, bounded in time.
+bench: build
+	bench/run.sh
 
 clean:
 	rm -rf bin
