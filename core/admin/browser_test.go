@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,43 +11,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"resind/core"
+	"resind/internal/chromiumtest"
 )
-
-const chromiumPath = "/usr/bin/chromium"
-
-// startChromium launches Debian's chromium headless with a throw-away
-// profile. It fails (never skips) when chromium is missing: the summary
-// page's behaviour is only tested here.
-func startChromium(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("%s is needed for the admin page's browser test: run `make test` (it installs it) or `apt-get install -y chromium`: %v", chromiumPath, err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	// A deadline for the whole browser, so a wedged chromium cannot hang the
-	// test run; each step below has its own, shorter one.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	t.Cleanup(bcancel)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start %s: %v", chromiumPath, err)
-	}
-	return bctx
-}
 
 // within runs the steps with a deadline, so a page that never shows what is
 // awaited fails the test instead of hanging it.
@@ -80,7 +44,7 @@ func TestOperatorLogsInSeesDownBackendAndLiveUpdates(t *testing.T) {
 	}
 	srv := httptest.NewServer(h) // 127.0.0.1, a free port
 	t.Cleanup(srv.Close)
-	ctx := startChromium(t)
+	ctx := chromiumtest.Start(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 
 	// Not logged in: the page sends the browser to the login form.

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"resind/internal/chromiumtest"
+)
+
+// browserTiers is two app servers behind web-a, round-robin, with a proxy
+// cache and an admin user.
+const browserTiers = `<resin xmlns="http://caucho.com/ns/resin" xmlns:resin="urn:java:com.caucho.resin">
+  <cluster id="app">
+    <server-default>
+      <load-balance-recover-time>60s</load-balance-recover-time>
+    </server-default>
+    <server id="app-a" address="127.0.0.1" port="{{.AppA}}"/>
+    <server id="app-b" address="127.0.0.1" port="{{.AppB}}"/>
+    <host id="">
+      <web-app id="/" root-directory="${__DIR__}/app">
+        <resin:SetHeader regexp="^/app/page" name="Cache-Control" value="max-age=60"/>
+      </web-app>
+    </host>
+  </cluster>
+  <cluster id="web">
+    <resin:AdminAuthenticator>
+      {{.Users}}
+    </resin:AdminAuthenticator>
+    <proxy-cache memory-size="1M"/>
+    <server id="web-a" address="127.0.0.1" port="{{.WebCluster}}">
+      <http address="127.0.0.1" port="{{.HTTP}}"/>
+    </server>
+    <host id="">
+      <web-app id="/" root-directory="${__DIR__}/web">
+        <resin:LoadBalance regexp="^/app/" cluster="app" strategy="round-robin"/>
+      </web-app>
+    </host>
+  </cluster>
+</resin>
+`
+
+// TestOperatorWatchesARunningClusterInChromium drives Debian's chromium
+// against real resind processes: log in, see every server, stop an app
+// server and see it turn down, purge a cached URL. The page's screenshot is
+// left in the test's temp directory.
+func TestOperatorWatchesARunningClusterInChromium(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	p := struct {
+		tierPorts
+		Users string
+	}{tierPorts: tierPorts{AppA: freePort(t), AppB: freePort(t), WebCluster: freePort(t), HTTP: freePort(t)}}
+	p.Users = s.passwd("ssha", "admin", "s3cret")
+	s.write("resin.xml", browserTiers, p)
+	s.writeRaw("app/app/page.html", "app page")
+	s.writeRaw("web/index.html", "web page")
+	for _, id := range []string{"app-a", "app-b", "web-a"} {
+		s.start(id)
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", p.HTTP)
+	get(t, base+"/app/page.html")
+	if resp, _ := get(t, base+"/app/page.html"); resp.Header.Get("X-Cache") != "HIT" {
+		t.Fatalf("second GET X-Cache = %q, want HIT", resp.Header.Get("X-Cache"))
+	}
+
+	ctx := chromiumtest.Start(t)
+	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(sctx, chromedp.Text(css(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return v
+	}
+
+	step("log in and see both app servers up",
+		chromedp.Navigate(base+"/resin-admin/"),
+		chromedp.WaitVisible(css("#user")),
+		chromedp.SendKeys(css("#user"), "admin"),
+		chromedp.SendKeys(css("#password"), "s3cret"),
+		chromedp.Click(css("#login")),
+		chromedp.WaitVisible(css(`tr[data-server="app-a"] td.state-up`)),
+		chromedp.WaitVisible(css(`tr[data-server="app-b"] td.state-up`)),
+	)
+	if id := text("#server-id"); id != "web-a" {
+		t.Errorf("the page shows server %q, want web-a", id)
+	}
+
+	// app-b stops; the next requests find it refusing and mark it down.
+	s.stop("app-b")
+	for i := 0; i < 4; i++ {
+		if resp, body := get(t, fmt.Sprintf("%s/app/page.html?n=%d", base, i)); resp.StatusCode != 200 {
+			t.Fatalf("GET with app-b stopped = %d %q", resp.StatusCode, body)
+		}
+	}
+	step("see app-b turn down without reloading the page",
+		chromedp.WaitVisible(css(`tr[data-server="app-b"] td.state-down`)),
+	)
+	if st := text(`tr[data-server="app-b"] td.state`); st != "down" {
+		t.Errorf("app-b's state reads %q, want the word down", st)
+	}
+
+	step("purge the cached page through the form",
+		chromedp.SendKeys(css(`form.purge input[name="url"]`), "/app/page.html"),
+		chromedp.Click(css(`form.purge button`)),
+		chromedp.WaitVisible(css("p.notice")),
+	)
+	if msg := text("p.notice"); !strings.Contains(msg, "Purged 1") {
+		t.Errorf("after the purge the page says %q", msg)
+	}
+	if resp, _ := get(t, base+"/app/page.html"); resp.Header.Get("X-Cache") != "MISS" {
+		t.Errorf("after the purge X-Cache = %q, want MISS", resp.Header.Get("X-Cache"))
+	}
+
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(90))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	shot := filepath.Join(s.dir, "resin-admin.png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+}
