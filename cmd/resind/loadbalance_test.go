@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -204,4 +205,55 @@ func TestEveryAppServerDownAnswersAPrompt503(t *testing.T) {
 	if resp, _ := get(t, fmt.Sprintf("http://127.0.0.1:%d/index.html", p.HTTP)); resp.StatusCode != 200 {
 		t.Errorf("web tier's own file = %d", resp.StatusCode)
 	}
+}
+
+func TestReloadKeepsWhatTheBalancerLearned(t *testing.T) {
+	t.Parallel()
+	s, p := newTiers(t, "round-robin")
+	s.stop("app-b")
+	for i := 0; i < 4; i++ {
+		if resp, _ := get(t, fmt.Sprintf("http://127.0.0.1:%d/app/page.html?r=%d", p.HTTP, i)); resp.StatusCode != 200 {
+			t.Fatalf("GET with app-b stopped = %d", resp.StatusCode)
+		}
+	}
+	before := s.backends(p.HTTP)
+	if before["app-b"].Failures == 0 || before["app-a"].Requests < 4 {
+		t.Fatalf("before the reload: %+v", before)
+	}
+
+	// An edit that keeps both servers (a comment): what was learned stays.
+	s.writeRaw("resin.xml", render(t, tiers, p)+"<!-- edited -->\n")
+	eventually(t, 10*time.Second, "the edit to be applied", func() bool {
+		return strings.Contains(s.log("web-a"), "configuration reloaded")
+	})
+	after := s.backends(p.HTTP)
+	if after["app-b"].Failures < before["app-b"].Failures || after["app-a"].Requests < before["app-a"].Requests {
+		t.Errorf("the reload reset the balancer: before %+v, after %+v", before, after)
+	}
+	if after["app-b"].State == "up" {
+		t.Errorf("app-b is %q after the reload; it is stopped and was marked down", after["app-b"].State)
+	}
+}
+
+type backendView struct {
+	ID       string `json:"id"`
+	State    string `json:"state"`
+	Requests uint64 `json:"requests"`
+	Failures uint64 `json:"failures"`
+}
+
+// backends reads web-a's load-balanced servers from /resin-admin/api/status
+// (no admin users: loopback clients are let in).
+func (s *site) backends(httpPort int) map[string]backendView {
+	s.t.Helper()
+	_, body := get(s.t, fmt.Sprintf("http://127.0.0.1:%d/resin-admin/api/status", httpPort))
+	var st struct{ Backends []backendView }
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		s.t.Fatalf("status %q: %v", body, err)
+	}
+	out := map[string]backendView{}
+	for _, b := range st.Backends {
+		out[b.ID] = b
+	}
+	return out
 }
