@@ -33,7 +33,11 @@ func (l *loader) admin(cfg *Config, n *node) {
 func (l *loader) adminUser(n *node, digest string) (AdminUser, bool) {
 	u := AdminUser{Pos: n.pos, PasswordDigest: digest}
 	if n.text != "" && len(n.attrs) == 0 && len(n.kids) == 0 {
-		v, _ := l.str(prop{name: "user", raw: n.text, owner: n, pos: n.pos})
+		up := prop{name: "user", raw: n.text, owner: n, pos: n.pos}
+		if strings.Contains(n.text, ":") {
+			l.secret(up)
+		}
+		v, _ := l.str(up)
 		parts := strings.SplitN(v, ":", 3)
 		u.Name = parts[0]
 		if len(parts) > 1 {
@@ -45,6 +49,7 @@ func (l *loader) adminUser(n *node, digest string) (AdminUser, bool) {
 			case "name":
 				u.Name, _ = l.str(p)
 			case "password":
+				l.secret(p)
 				u.Password, _ = l.str(p)
 			case "password-digest":
 				if v, _ := l.str(p); v != "" {

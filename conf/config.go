@@ -75,6 +75,8 @@ type Server struct {
 	// Weight is load-balance-weight (default 100).
 	Weight  int
 	Timeout Timeouts
+	// Limits bound what one client may ask (see limits.go).
+	Limits Limits
 }
 
 // Listener is an <http address port>. Address "" or "*" means every address.
@@ -82,6 +84,11 @@ type Listener struct {
 	Pos     Pos
 	Address string
 	Port    int
+	// TLS is the listener's <openssl> or <jsse-ssl>; nil for plain HTTP.
+	TLS *TLS
+	// ConnectionMax is the <http>'s own connection-max; 0 uses the
+	// server's.
+	ConnectionMax int
 }
 
 // Timeouts are Resin's load-balance and socket timeouts, with Resin's

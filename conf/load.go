@@ -45,6 +45,7 @@ func load(path string) (*Config, []string, *Error) {
 		return nil, l.tried, l.refusal()
 	}
 	cfg.Files = l.files
+	l.checkSecretModes()
 	cfg.Warnings = l.warnings()
 	return cfg, l.tried, nil
 }
@@ -102,6 +103,10 @@ type loader struct {
 	// unknowns groups the warnings about an unsupported element by file
 	// and name.
 	unknowns map[string]*unknownGroup
+
+	// secrets are the files holding a secret, with where the first is
+	// written; see secrets.go.
+	secrets map[string]Pos
 }
 
 type unknownGroup struct {

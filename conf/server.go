@@ -13,7 +13,7 @@ import (
 // defaults alone.
 func (l *loader) server(cl *Cluster, sc *clusterScope, defaults []*node, own *node) *Server {
 	s := &Server{ClusterID: cl.ID, Index: len(cl.Servers), Address: "127.0.0.1", Port: defaultServerPort,
-		Weight: 100, Timeout: DefaultTimeouts}
+		Weight: 100, Timeout: DefaultTimeouts, Limits: DefaultLimits}
 	if own != nil {
 		s.Pos = own.pos
 	}
@@ -41,6 +41,9 @@ func (l *loader) serverProp(s *Server, sc *clusterScope, p prop, own bool) {
 				*d = t
 			}
 		}
+		return
+	}
+	if l.limitProp(&s.Limits, p) {
 		return
 	}
 	switch p.name {
@@ -128,9 +131,10 @@ func (l *loader) boolean(p prop, dflt bool) bool {
 	return b
 }
 
-// listener reads <http address port>. A listener without a port (as in
-// Resin's sample, where the port comes from an unset property) or with
-// TLS, which resind does not implement, is left out with a warning.
+// listener reads <http address port>, with <openssl> or <jsse-ssl> for
+// TLS. A listener without a port (as in Resin's sample, where the port
+// comes from an unset property) or with a TLS setting resind cannot use (a
+// Java key store) is left out with a warning.
 func (l *loader) listener(p prop) (Listener, bool) {
 	if p.child == nil {
 		l.unknown(p)
@@ -156,14 +160,22 @@ func (l *loader) listener(p prop) (Listener, bool) {
 			}
 			ln.Port, havePort = port, true
 		case "openssl", "jsse-ssl":
+			if q.child == nil {
+				l.unknown(q)
+				continue
+			}
 			tls = q.name
+			ln.TLS = l.tls(p.child, q.child)
+		case "connection-max":
+			var lim Limits
+			l.limitProp(&lim, q)
+			ln.ConnectionMax = lim.ConnectionMax
 		default:
 			l.unknown(q)
 		}
 	}
-	if tls != "" {
-		l.warnf(p.pos, "%s: TLS (<%s>) is not supported; this listener is not opened", l.desc(p.child), tls)
-		return ln, false
+	if tls != "" && ln.TLS == nil {
+		return ln, false // tls said why
 	}
 	if !havePort {
 		l.warnf(p.pos, "%s: no port; this listener is not opened", l.desc(p.child))
