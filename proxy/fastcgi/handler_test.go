@@ -1,0 +1,134 @@
+package fastcgi
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/fcgi"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingListener counts the connections a responder accepts.
+type countingListener struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// responder serves h over FastCGI with Go's net/http/fcgi on a loopback
+// port and returns its address and accept counter.
+func responder(t *testing.T, h http.HandlerFunc) (string, *countingListener) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: ln}
+	go fcgi.Serve(cl, h)
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String(), cl
+}
+
+func TestHandlerPassesCGIVariablesHeadersAndBody(t *testing.T) {
+	t.Parallel()
+	addr, _ := responder(t, func(w http.ResponseWriter, r *http.Request) {
+		env := fcgi.ProcessEnv(r)
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Script", env["SCRIPT_FILENAME"])
+		w.Header().Set("X-Remote", r.RemoteAddr)
+		w.Header().Set("X-Session", r.Header.Get("X-Resin-Session-Id"))
+		w.WriteHeader(201)
+		io.WriteString(w, r.Method+" "+r.URL.RequestURI()+" "+string(body))
+	})
+	h := &Handler{Pool: NewAddressPool(addr), Name: addr, Timeout: 5 * time.Second}
+	r := httptest.NewRequest("POST", "/app/index.php?a=1", strings.NewReader("payload"))
+	r.RemoteAddr = "192.0.2.7:4321"
+	r.Header.Set("X-Resin-Session-Id", "aaaSESSION")
+	w := httptest.NewRecorder()
+	h.Serve(w, r, Script{Name: "/app/index.php", Filename: "/srv/app/index.php", Root: "/srv/app"})
+	if w.Code != 201 || w.Body.String() != "POST /app/index.php?a=1 payload" {
+		t.Fatalf("got %d %q", w.Code, w.Body.String())
+	}
+	if got := w.Header(); got.Get("X-Script") != "/srv/app/index.php" || got.Get("X-Remote") != "192.0.2.7:4321" || got.Get("X-Session") != "aaaSESSION" {
+		t.Errorf("header %v", got)
+	}
+}
+
+func TestHandlerKeepsConnectionsBetweenRequests(t *testing.T) {
+	t.Parallel()
+	addr, cl := responder(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") })
+	h := &Handler{Pool: NewAddressPool(addr), Name: addr, Timeout: 5 * time.Second}
+	for i := 0; i < 20; i++ {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
+		if w.Code != 200 || w.Body.String() != "hi" {
+			t.Fatalf("request %d: %d %q", i, w.Code, w.Body.String())
+		}
+	}
+	if n := cl.n.Load(); n != 1 {
+		t.Errorf("20 sequential requests opened %d connections, want 1", n)
+	}
+}
+
+func TestHandlerAnswers502WhenTheApplicationIsUnreachable(t *testing.T) {
+	t.Parallel()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	h := &Handler{Pool: NewAddressPool(addr), Name: addr, Timeout: 5 * time.Second}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
+	if w.Code != 502 || !strings.Contains(w.Body.String(), addr) {
+		t.Errorf("got %d %q", w.Code, w.Body.String())
+	}
+}
+
+func TestHandlerAnswers504WhenTheApplicationIsSlow(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	addr, _ := responder(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	h := &Handler{Pool: NewAddressPool(addr), Name: addr, Timeout: 200 * time.Millisecond}
+	w := httptest.NewRecorder()
+	start := time.Now()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/slow", nil))
+	if w.Code != 504 || !strings.Contains(w.Body.String(), "in time") {
+		t.Errorf("got %d %q", w.Code, w.Body.String())
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("504 after %v", d)
+	}
+}
+
+func TestHandlerRetriesOnceWhenAnIdleConnectionWasClosed(t *testing.T) {
+	t.Parallel()
+	addr, cl := responder(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	pool := NewAddressPool(addr)
+	h := &Handler{Pool: pool, Name: addr, Timeout: 5 * time.Second}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	// The responder drops its side of the idle connection.
+	pool.mu.Lock()
+	pool.idle[0].nc.(*net.TCPConn).CloseRead()
+	pool.idle[0].nc.Close()
+	stale := NewConn(pool.idle[0].nc)
+	stale.reused = true
+	pool.idle[0] = stale
+	pool.mu.Unlock()
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	if w.Code != 200 || w.Body.String() != "ok" {
+		t.Errorf("after a stale connection: %d %q (%d connections)", w.Code, w.Body.String(), cl.n.Load())
+	}
+}
