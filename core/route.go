@@ -33,6 +33,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if code >= 500 {
 			s.errors.Add(1)
 		}
+		s.latency.observe(time.Since(start))
 		if s.access != nil {
 			s.access.log(r, code, rw.bytes, start)
 		}
@@ -85,7 +86,7 @@ func (s *Server) route(rt *runtime, w http.ResponseWriter, r *http.Request) {
 				notFound(w)
 				return
 			}
-			if a := h.app(uri); a != nil {
+			if a := x.appFor(h, uri); a != nil {
 				x.app = a
 				x.serveLocal(uri[len(a.ctx):])
 				return
@@ -98,7 +99,7 @@ func (s *Server) route(rt *runtime, w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	a := h.app(uri)
+	a := x.appFor(h, uri)
 	if a == nil {
 		notFound(w)
 		return

@@ -55,9 +55,15 @@ type Server struct {
 	rt     atomic.Pointer[runtime]
 	mounts atomic.Pointer[[]mount]
 	cache  atomic.Pointer[proxyCache] // nil without <proxy-cache>
+	// deployed are the web-apps served from the deployment repository
+	// (deploy.go); they outlive reloads.
+	deployed atomic.Pointer[[]deployedApp]
 
 	requests atomic.Uint64
 	errors   atomic.Uint64
+	latency  latency
+	// reloads and refusals count configuration edits applied and refused.
+	reloads, refusals atomic.Uint64
 
 	// mu serialises Listen, Serve, Apply and Shutdown and guards what
 	// follows.
@@ -241,6 +247,7 @@ func (s *Server) Apply(cfg *conf.Config) error {
 	}
 	s.reg.Retain(keep)
 	s.lastReload = ReloadStatus{Time: time.Now(), OK: true}
+	s.reloads.Add(1)
 	return nil
 }
 
@@ -254,6 +261,7 @@ func (s *Server) Refused(err error) {
 
 func (s *Server) refuseLocked(err error) {
 	s.lastReload = ReloadStatus{Time: time.Now(), OK: false, Error: err.Error()}
+	s.refusals.Add(1)
 }
 
 // Shutdown stops accepting connections, lets in-flight requests finish
@@ -346,6 +354,9 @@ func (s *Server) Status() Status {
 		Listeners:  s.Addrs(),
 		Requests:   s.requests.Load(),
 		Errors:     s.errors.Load(),
+		Latency:    s.latency.snapshot(),
+		Reloads:    s.reloads.Load(),
+		Refusals:   s.refusals.Load(),
 		Warnings:   slices.Clone(rt.warnings),
 		Backends:   s.reg.Status(),
 		Caches:     s.cacheStatus(),

@@ -287,9 +287,18 @@ func TestStatusCountsRequestsAndErrors(t *testing.T) {
 	for _, p := range []string{"/a.txt", "/a.txt", "/missing", "/boom"} {
 		get(t, base+p)
 	}
+	// A request is counted as it ends, which may be just after the client
+	// has read the whole response.
+	eventually(t, 5*time.Second, "the four requests to be counted as ended", func() bool {
+		st := s.Status()
+		return st.Latency.Count() == 4 && st.Errors == 1
+	})
 	st := s.Status()
 	if st.Requests != 4 || st.Errors != 1 {
 		t.Errorf("Requests=%d Errors=%d, want 4 and 1", st.Requests, st.Errors)
+	}
+	if n := st.Latency.Count(); n != 4 || st.Latency.Sum <= 0 || len(st.Latency.Counts) != len(LatencyBuckets)+1 {
+		t.Errorf("latency histogram %+v, want 4 requests", st.Latency)
 	}
 	if st.ServerID != "web-a" || st.ClusterID != "web" || st.ConfigFile != "/test/resin.xml" || len(st.Listeners) != 2 ||
 		st.Version == "" || st.PID == 0 || st.Started.IsZero() {

@@ -27,6 +27,11 @@ type Status struct {
 	// Requests and Errors (responses with status >= 500) since start.
 	Requests uint64
 	Errors   uint64
+	// Latency is the histogram of request durations since start.
+	Latency Histogram
+	// Reloads and Refusals count the configuration edits applied and
+	// refused since start.
+	Reloads, Refusals uint64
 	// Warnings of the running configuration, "file:line: reason".
 	Warnings []string
 	// Backends is the state of every load-balanced backend.

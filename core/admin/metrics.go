@@ -13,7 +13,7 @@ type collector struct {
 	src Source
 	now func() time.Time
 
-	info, uptime, requests, errors                    *prometheus.Desc
+	info, uptime, requests, errors, latency, reloads  *prometheus.Desc
 	reloadTime, reloadOK, warnings                    *prometheus.Desc
 	beState, beActive, beIdle, beReqs, beFails, beLat *prometheus.Desc
 	beWeight, beLastFail                              *prometheus.Desc
@@ -38,6 +38,8 @@ func newCollector(src Source) *collector {
 		uptime:     d("uptime_seconds", "Seconds since the server started."),
 		requests:   d("requests_total", "HTTP requests served since start."),
 		errors:     d("errors_total", "Responses with status 500 or above since start."),
+		latency:    d("request_duration_seconds", "Time from a request's arrival to the end of its response."),
+		reloads:    d("config_reloads_total", "Configuration edits since start, by result (applied or refused).", "result"),
 		reloadTime: d("config_last_reload_timestamp_seconds", "When the newest configuration edit was seen (Unix time)."),
 		reloadOK:   d("config_last_reload_success", "1 when the newest configuration edit was applied, 0 when it was refused."),
 		warnings:   d("config_warnings", "Warnings of the running configuration."),
@@ -78,6 +80,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.requests, float64(s.Requests))
 	counter(c.errors, float64(s.Errors))
+	if h := s.Latency; len(h.Counts) == len(h.Bounds)+1 {
+		buckets := make(map[float64]uint64, len(h.Bounds))
+		var cum uint64
+		for i, b := range h.Bounds {
+			cum += h.Counts[i]
+			buckets[b] = cum
+		}
+		ch <- prometheus.MustNewConstHistogram(c.latency, h.Count(), h.Sum.Seconds(), buckets)
+	}
+	counter(c.reloads, float64(s.Reloads), "applied")
+	counter(c.reloads, float64(s.Refusals), "refused")
 	if !s.LastReload.Time.IsZero() {
 		gauge(c.reloadTime, float64(s.LastReload.Time.UnixNano())/1e9)
 		gauge(c.reloadOK, b2f(s.LastReload.OK))
