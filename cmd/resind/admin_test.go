@@ -11,11 +11,16 @@ import (
 	"time"
 )
 
-// cachedTiers is an app tier whose page is fresh for a minute, and a web
-// tier with a proxy cache in front of it and an admin user.
+// cachedTiers is an app tier (app-a, and app-b when its port is set) whose
+// pages are fresh for a minute, and a web tier balancing round-robin to it
+// with a proxy cache in front and admin users.
 const cachedTiers = `<resin xmlns="http://caucho.com/ns/resin" xmlns:resin="urn:java:com.caucho.resin">
   <cluster id="app">
+    <server-default>
+      <load-balance-recover-time>60s</load-balance-recover-time>
+    </server-default>
     <server id="app-a" address="127.0.0.1" port="{{.AppA}}"/>
+    {{if .AppB}}<server id="app-b" address="127.0.0.1" port="{{.AppB}}"/>{{end}}
     <host id="">
       <web-app id="/" root-directory="${__DIR__}/app">
         <resin:SetHeader regexp="^/app/" name="Cache-Control" value="max-age=60"/>
@@ -32,7 +37,7 @@ const cachedTiers = `<resin xmlns="http://caucho.com/ns/resin" xmlns:resin="urn:
     </server>
     <host id="">
       <web-app id="/" root-directory="${__DIR__}/web">
-        <resin:LoadBalance regexp="^/app/" cluster="app"/>
+        <resin:LoadBalance regexp="^/app/" cluster="app" strategy="round-robin"/>
       </web-app>
     </host>
   </cluster>
@@ -40,8 +45,8 @@ const cachedTiers = `<resin xmlns="http://caucho.com/ns/resin" xmlns:resin="urn:
 `
 
 type cachedPorts struct {
-	AppA, WebCluster, HTTP int
-	Users                  string
+	AppA, AppB, WebCluster, HTTP int
+	Users                        string
 }
 
 // passwd runs `resind passwd` as an operator would and returns its line.

@@ -14,38 +14,6 @@ import (
 	"resind/internal/chromiumtest"
 )
 
-// browserTiers is two app servers behind web-a, round-robin, with a proxy
-// cache and an admin user.
-const browserTiers = `<resin xmlns="http://caucho.com/ns/resin" xmlns:resin="urn:java:com.caucho.resin">
-  <cluster id="app">
-    <server-default>
-      <load-balance-recover-time>60s</load-balance-recover-time>
-    </server-default>
-    <server id="app-a" address="127.0.0.1" port="{{.AppA}}"/>
-    <server id="app-b" address="127.0.0.1" port="{{.AppB}}"/>
-    <host id="">
-      <web-app id="/" root-directory="${__DIR__}/app">
-        <resin:SetHeader regexp="^/app/page" name="Cache-Control" value="max-age=60"/>
-      </web-app>
-    </host>
-  </cluster>
-  <cluster id="web">
-    <resin:AdminAuthenticator>
-      {{.Users}}
-    </resin:AdminAuthenticator>
-    <proxy-cache memory-size="1M"/>
-    <server id="web-a" address="127.0.0.1" port="{{.WebCluster}}">
-      <http address="127.0.0.1" port="{{.HTTP}}"/>
-    </server>
-    <host id="">
-      <web-app id="/" root-directory="${__DIR__}/web">
-        <resin:LoadBalance regexp="^/app/" cluster="app" strategy="round-robin"/>
-      </web-app>
-    </host>
-  </cluster>
-</resin>
-`
-
 // TestOperatorWatchesARunningClusterInChromium drives Debian's chromium
 // against real resind processes: log in, see every server, stop an app
 // server and see it turn down, purge a cached URL. The page's screenshot is
@@ -53,12 +21,9 @@ const browserTiers = `<resin xmlns="http://caucho.com/ns/resin" xmlns:resin="urn
 func TestOperatorWatchesARunningClusterInChromium(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	p := struct {
-		tierPorts
-		Users string
-	}{tierPorts: tierPorts{AppA: freePort(t), AppB: freePort(t), WebCluster: freePort(t), HTTP: freePort(t)}}
+	p := cachedPorts{AppA: freePort(t), AppB: freePort(t), WebCluster: freePort(t), HTTP: freePort(t)}
 	p.Users = s.passwd("ssha", "admin", "s3cret")
-	s.write("resin.xml", browserTiers, p)
+	s.write("resin.xml", cachedTiers, p)
 	s.writeRaw("app/app/page.html", "app page")
 	s.writeRaw("web/index.html", "web page")
 	for _, id := range []string{"app-a", "app-b", "web-a"} {
