@@ -1,0 +1,369 @@
+// Package cluster makes the servers of resin.xml one cluster, as Resin
+// does: every server is a member (hashicorp/memberlist gossip and failure
+// detection, so each knows who is alive, suspect, dead or gone), and the
+// first three servers of each cluster, its triad, keep a replicated
+// key/value store with hashicorp/raft on a durable bolt log. The other
+// servers are clients of their triad. Sessions and named caches live in
+// that store, reached over HTTP on the cluster port (/resin/session/ID,
+// /resin/cache/NAME/KEY) or with the Go client in cluster/client.
+//
+// All cluster traffic uses the server's cluster port, which is also where
+// the web tier load-balances HTTP to: memberlist and raft streams are HTTP
+// requests upgraded to raw connections (see mux). With a system key every
+// request is signed and every stream sealed; without one only loopback
+// peers are accepted.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.uber.org/zap"
+
+	"resind/conf"
+)
+
+// Timing are the failure-detection and election timeouts.
+type Timing struct {
+	ProbeInterval  time.Duration // memberlist: how often a member is pinged
+	ProbeTimeout   time.Duration // memberlist: how long an ack may take
+	SuspicionMult  int           // memberlist: suspect for mult × log(n) × interval before dead
+	GossipInterval time.Duration
+	PushPull       time.Duration // memberlist: full state exchange
+	RaftHeartbeat  time.Duration
+	RaftElection   time.Duration
+	RaftLease      time.Duration
+	JoinRetry      time.Duration // how often unreachable servers are tried again
+	ExpireEvery    time.Duration // how often the leader drops expired entries
+}
+
+// DefaultTiming suits a LAN: memberlist's LAN profile and raft's defaults.
+func DefaultTiming() Timing {
+	return Timing{
+		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4,
+		GossipInterval: 200 * time.Millisecond, PushPull: 30 * time.Second,
+		RaftHeartbeat: time.Second, RaftElection: time.Second, RaftLease: 500 * time.Millisecond,
+		JoinRetry: 5 * time.Second, ExpireEvery: 30 * time.Second,
+	}
+}
+
+// FastTiming suits servers on one machine (tests): a dead server is seen
+// within about a second.
+func FastTiming() Timing {
+	return Timing{
+		ProbeInterval: 150 * time.Millisecond, ProbeTimeout: 100 * time.Millisecond, SuspicionMult: 2,
+		GossipInterval: 50 * time.Millisecond, PushPull: 2 * time.Second,
+		RaftHeartbeat: 150 * time.Millisecond, RaftElection: 150 * time.Millisecond, RaftLease: 100 * time.Millisecond,
+		JoinRetry: 300 * time.Millisecond, ExpireEvery: time.Second,
+	}
+}
+
+// Options configure a Node.
+type Options struct {
+	Config   *conf.Config
+	ServerID string
+	// DataDir is the server's own directory; the raft log and snapshots
+	// go under DataDir/cluster.
+	DataDir string
+	Log     *zap.Logger
+	Timing  Timing
+	// OnChange is called (from one goroutine at a time) when a member's
+	// state changes; it must not block.
+	OnChange func(MemberStatus)
+}
+
+// Node is this server's membership of the cluster.
+//
+// Lifecycle: New checks the configuration and prepares the HTTP handler,
+// which core mounts on the cluster port; Start joins (and, on a triad
+// member, starts raft); Stop leaves the cluster and releases everything.
+type Node struct {
+	opts  Options
+	log   *zap.Logger
+	auth  *Auth
+	self  *conf.Server
+	addr  string
+	mux   *mux
+	store *Store
+	http  *http.Client
+
+	servers map[string]*conf.Server // every server of the configuration
+	triad   []*conf.Server          // this server's cluster's triad
+
+	ml    *memberlist.Memberlist
+	raft  *raft.Raft
+	fsm   *fsm
+	bolt  *raftboltdb.BoltStore
+	trans *raft.NetworkTransport
+	table *table
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// New prepares the node of server opts.ServerID.
+func New(opts Options) (*Node, error) {
+	self, err := opts.Config.Server(opts.ServerID)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.Timing == (Timing{}) {
+		opts.Timing = DefaultTiming()
+	}
+	n := &Node{
+		opts: opts, log: opts.Log.Named("cluster"), auth: NewAuth(opts.Config.SystemKey), self: self,
+		addr: ServerAddr(self), servers: map[string]*conf.Server{}, stop: make(chan struct{}),
+	}
+	for _, cl := range opts.Config.Clusters {
+		for _, s := range cl.Servers {
+			n.servers[s.ID] = s
+			if cl.ID == self.ClusterID && len(n.triad) < 3 {
+				n.triad = append(n.triad, s)
+			}
+		}
+	}
+	n.table = newTable(n, opts.Config)
+	n.mux = newMux(n.auth, self.ID, n.addr, n.log)
+	n.http = &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     30 * time.Second,
+	}}
+	n.store = &Store{n: n}
+	return n, nil
+}
+
+// ServerAddr is the cluster address (host:port) of s.
+func ServerAddr(s *conf.Server) string {
+	host := s.Address
+	if host == "" || host == "*" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(s.Port))
+}
+
+// Keyed reports whether cluster traffic is signed (a system key is set).
+func (n *Node) Keyed() bool { return n.auth.Keyed() }
+
+// Store is the replicated key/value store of this server's cluster.
+func (n *Node) Store() *Store { return n.store }
+
+// InTriad reports whether this server is one of its cluster's triad.
+func (n *Node) InTriad() bool { return n.isTriad(n.self.ID) }
+
+func (n *Node) isTriad(id string) bool {
+	return slices.ContainsFunc(n.triad, func(s *conf.Server) bool { return s.ID == id })
+}
+
+// Start joins the cluster. It returns once this server's own part runs;
+// joining the others goes on in the background until they answer.
+func (n *Node) Start() error {
+	t := n.opts.Timing
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = n.self.ID
+	tr, err := newMLTransport(n.mux)
+	if err != nil {
+		return fmt.Errorf("cluster address %s: %w", n.addr, err)
+	}
+	mc.Transport = tr
+	mc.ProbeInterval, mc.ProbeTimeout, mc.SuspicionMult = t.ProbeInterval, t.ProbeTimeout, t.SuspicionMult
+	mc.GossipInterval, mc.PushPullInterval = t.GossipInterval, t.PushPull
+	mc.TCPTimeout = 2 * time.Second
+	mc.DisableTcpPings = true // a packet stream is already TCP
+	mc.Events = n.table
+	mc.Ping = n.table
+	mc.Delegate = n.table
+	mc.LogOutput = &logWriter{log: n.log.Named("memberlist")}
+	if n.auth.Keyed() {
+		mc.SecretKey = n.auth.streamKey("memberlist", "")[:32]
+	}
+	if n.ml, err = memberlist.Create(mc); err != nil {
+		tr.Shutdown()
+		return fmt.Errorf("cluster membership: %w", err)
+	}
+	if n.InTriad() {
+		if err := n.startRaft(); err != nil {
+			n.ml.Shutdown()
+			return err
+		}
+	}
+	n.wg.Add(1)
+	go n.joinLoop()
+	return nil
+}
+
+// joinLoop joins every configured server that is not a member, now and
+// every JoinRetry, so that servers started in any order find each other
+// and a server that was cut off is found again.
+func (n *Node) joinLoop() {
+	defer n.wg.Done()
+	tick := time.NewTicker(n.opts.Timing.JoinRetry)
+	defer tick.Stop()
+	for {
+		known := map[string]bool{}
+		for _, m := range n.ml.Members() {
+			known[m.Name] = true
+		}
+		var addrs []string
+		for id, s := range n.servers {
+			if !known[id] {
+				addrs = append(addrs, ServerAddr(s))
+			}
+		}
+		if len(addrs) > 0 {
+			n.ml.Join(addrs) // errors are the servers still down
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (n *Node) startRaft() error {
+	t := n.opts.Timing
+	dir := filepath.Join(n.opts.DataDir, "cluster")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	bolt, err := raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
+	if err != nil {
+		return fmt.Errorf("raft log %s: %w", dir, err)
+	}
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: &logWriter{log: n.log.Named("raft")}})
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
+	if err != nil {
+		bolt.Close()
+		return fmt.Errorf("raft snapshots %s: %w", dir, err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.self.ID)
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = t.RaftHeartbeat, t.RaftElection, t.RaftLease
+	rc.CommitTimeout = min(rc.CommitTimeout, t.RaftLease)
+	rc.Logger = hl
+	rc.SnapshotThreshold = 1024
+	tcpAddr, err := net.ResolveTCPAddr("tcp", n.addr)
+	if err != nil {
+		bolt.Close()
+		return err
+	}
+	trans := raft.NewNetworkTransportWithLogger(&raftLayer{m: n.mux, addr: tcpAddr}, 3, 2*time.Second, hl)
+	n.fsm = newFSM()
+	has, err := raft.HasExistingState(bolt, bolt, snaps)
+	if err != nil {
+		bolt.Close()
+		return err
+	}
+	if !has {
+		var cfg raft.Configuration
+		for _, s := range n.triad {
+			cfg.Servers = append(cfg.Servers, raft.Server{ID: raft.ServerID(s.ID), Address: raft.ServerAddress(ServerAddr(s))})
+		}
+		if err := raft.BootstrapCluster(rc, bolt, bolt, snaps, trans, cfg); err != nil {
+			bolt.Close()
+			return fmt.Errorf("raft bootstrap: %w", err)
+		}
+	}
+	r, err := raft.NewRaft(rc, n.fsm, bolt, bolt, snaps, trans)
+	if err != nil {
+		bolt.Close()
+		return fmt.Errorf("raft: %w", err)
+	}
+	n.raft, n.bolt, n.trans = r, bolt, trans
+	n.wg.Add(1)
+	go n.expireLoop()
+	return nil
+}
+
+// expireLoop has the leader drop expired entries from every member's copy.
+func (n *Node) expireLoop() {
+	defer n.wg.Done()
+	tick := time.NewTicker(n.opts.Timing.ExpireEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-tick.C:
+		}
+		if n.raft.State() == raft.Leader {
+			n.applyLocal(&command{Op: opExpire, Now: time.Now()}, n.opts.Timing.ExpireEvery)
+		}
+	}
+}
+
+// Stop leaves the cluster (the others see this server "left", not dead)
+// and releases the raft log.
+func (n *Node) Stop(ctx context.Context) {
+	select {
+	case <-n.stop:
+		return
+	default:
+	}
+	close(n.stop)
+	if n.ml != nil {
+		n.table.announceLeave()
+		timeout := 2 * time.Second
+		if d, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, time.Until(d))
+		}
+		n.ml.Leave(timeout)
+	}
+	if n.raft != nil {
+		if n.raft.State() == raft.Leader {
+			n.raft.LeadershipTransfer().Error()
+		}
+		n.raft.Shutdown().Error()
+		n.bolt.Close()
+	}
+	if n.ml != nil {
+		n.ml.Shutdown()
+	}
+	n.mux.close()
+	if n.trans != nil {
+		n.trans.Close()
+	}
+	n.wg.Wait()
+	n.http.CloseIdleConnections()
+}
+
+// logWriter routes memberlist's and raft's log lines to zap, dropping
+// their debug chatter.
+type logWriter struct{ log *zap.Logger }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	switch {
+	case strings.Contains(line, "[DEBUG]"), strings.Contains(line, "[TRACE]"):
+	case strings.Contains(line, "[ERR]"), strings.Contains(line, "[ERROR]"):
+		w.log.Error(line)
+	case strings.Contains(line, "[WARN]"):
+		w.log.Warn(line)
+	default:
+		w.log.Info(line)
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = (*logWriter)(nil)
+
+var errNoLeader = errors.New("the triad has no leader")

@@ -1,0 +1,218 @@
+package cluster
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"go.uber.org/zap"
+
+	"resind/conf"
+)
+
+// The states of a member, as Resin's admin shows them.
+const (
+	StateUnknown = "unknown" // not seen since this server started
+	StateAlive   = "alive"
+	StateSuspect = "suspect" // alive, but no heartbeat lately
+	StateDead    = "dead"
+	StateLeft    = "left" // stopped and said so
+)
+
+// MemberStatus is what this server knows of one server of the
+// configuration.
+type MemberStatus struct {
+	ID      string
+	Cluster string
+	Address string // the cluster port, host:port
+	Triad   bool
+	Self    bool
+	State   string
+	// Since is when State began; LastHeartbeat is the last ack of this
+	// server's probes (or the last sign of life), RTT its round trip.
+	Since         time.Time
+	LastHeartbeat time.Time
+	RTT           time.Duration
+}
+
+// table follows memberlist's view of every configured server. It is
+// memberlist's EventDelegate, PingDelegate and Delegate.
+type table struct {
+	n *Node
+
+	mu      sync.Mutex
+	members map[string]*MemberStatus
+	order   []string
+	leaving map[string]bool // said goodbye
+	onMu    sync.Mutex      // serialises OnChange
+}
+
+const leaveMsg = "resind:leave"
+
+func newTable(n *Node, cfg *conf.Config) *table {
+	t := &table{n: n, members: map[string]*MemberStatus{}, leaving: map[string]bool{}}
+	now := time.Now()
+	for _, cl := range cfg.Clusters {
+		for _, s := range cl.Servers {
+			m := &MemberStatus{ID: s.ID, Cluster: cl.ID, Address: ServerAddr(s), State: StateUnknown,
+				Triad: s.Index < 3, Self: s.ID == n.self.ID}
+			if m.Self {
+				m.State, m.Since = StateAlive, now
+			}
+			t.members[s.ID] = m
+			t.order = append(t.order, s.ID)
+		}
+	}
+	return t
+}
+
+// set moves member id to state and reports the change.
+func (t *table) set(id, state string, beat bool) {
+	t.mu.Lock()
+	m := t.members[id]
+	if m == nil || m.Self {
+		t.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	if beat {
+		m.LastHeartbeat = now
+	}
+	changed := m.State != state
+	if changed {
+		m.State, m.Since = state, now
+	}
+	if state == StateAlive {
+		delete(t.leaving, id)
+	}
+	cp := *m
+	t.mu.Unlock()
+	if !changed {
+		return
+	}
+	log := t.n.log.Info
+	if state == StateDead {
+		log = t.n.log.Warn
+	}
+	log("member "+state, zap.String("server", id), zap.String("address", cp.Address))
+	if f := t.n.opts.OnChange; f != nil {
+		t.onMu.Lock()
+		f(cp)
+		t.onMu.Unlock()
+	}
+}
+
+// list is every configured server in document order; an alive member
+// without a heartbeat for a few probe rounds is shown suspect.
+func (t *table) list() []MemberStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	tm := t.n.opts.Timing
+	quiet := time.Duration(len(t.order)+2)*tm.ProbeInterval + tm.ProbeTimeout
+	out := make([]MemberStatus, 0, len(t.order))
+	for _, id := range t.order {
+		m := *t.members[id]
+		if m.Self {
+			m.LastHeartbeat = now
+		} else if m.State == StateAlive && now.Sub(m.LastHeartbeat) > quiet {
+			m.State = StateSuspect
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func (t *table) NotifyJoin(node *memberlist.Node)   { t.set(node.Name, StateAlive, true) }
+func (t *table) NotifyUpdate(node *memberlist.Node) { t.set(node.Name, StateAlive, true) }
+
+func (t *table) NotifyLeave(node *memberlist.Node) {
+	t.mu.Lock()
+	left := t.leaving[node.Name]
+	t.mu.Unlock()
+	if left {
+		t.set(node.Name, StateLeft, false)
+	} else {
+		t.set(node.Name, StateDead, false)
+	}
+}
+
+// AckPayload and NotifyPingComplete make every acked probe a heartbeat.
+func (t *table) AckPayload() []byte { return nil }
+
+func (t *table) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, _ []byte) {
+	t.mu.Lock()
+	if m := t.members[other.Name]; m != nil {
+		m.LastHeartbeat, m.RTT = time.Now(), rtt
+	}
+	t.mu.Unlock()
+}
+
+// The Delegate carries the goodbye a stopping server sends, so that the
+// others tell "left" from "dead".
+func (t *table) NodeMeta(int) []byte { return nil }
+
+func (t *table) NotifyMsg(b []byte) {
+	if len(b) > len(leaveMsg) && string(b[:len(leaveMsg)]) == leaveMsg {
+		id := string(b[len(leaveMsg)+1:])
+		t.mu.Lock()
+		if _, ok := t.members[id]; ok {
+			t.leaving[id] = true
+		}
+		t.mu.Unlock()
+	}
+}
+
+func (t *table) GetBroadcasts(int, int) [][]byte { return nil }
+func (t *table) LocalState(bool) []byte          { return nil }
+func (t *table) MergeRemoteState([]byte, bool)   {}
+
+// announceLeave tells every member this server is stopping.
+func (t *table) announceLeave() {
+	msg := []byte(leaveMsg + ":" + t.n.self.ID)
+	for _, m := range t.n.ml.Members() {
+		if m.Name != t.n.self.ID {
+			t.n.ml.SendReliable(m, msg)
+		}
+	}
+}
+
+// Members is the state of every configured server, in document order.
+func (n *Node) Members() []MemberStatus { return n.table.list() }
+
+// Status is the cluster as this server sees it, for /resin-admin.
+type Status struct {
+	Self    string
+	Cluster string
+	Keyed   bool // traffic is signed with the system key
+	Triad   []string
+	// Leader is the triad's raft leader (a server id), "" when unknown;
+	// RaftState is this server's raft role, "" outside the triad.
+	Leader    string
+	RaftState string
+	Term      uint64
+	Applied   uint64
+	Members   []MemberStatus
+}
+
+// Status is a snapshot for /resin-admin.
+func (n *Node) Status() Status {
+	st := Status{Self: n.self.ID, Cluster: n.self.ClusterID, Keyed: n.Keyed(), Members: n.Members()}
+	for _, s := range n.triad {
+		st.Triad = append(st.Triad, s.ID)
+	}
+	if n.raft != nil {
+		_, id := n.raft.LeaderWithID()
+		st.Leader = string(id)
+		st.RaftState = n.raft.State().String()
+		st.Applied = n.raft.AppliedIndex()
+		if v, ok := n.raft.Stats()["term"]; ok {
+			st.Term, _ = parseUint(v)
+		}
+	} else {
+		st.Leader = n.store.leaderHint()
+	}
+	st.Members = slices.Clip(st.Members)
+	return st
+}
