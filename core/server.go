@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"resind/cluster"
 	"resind/conf"
 	"resind/proxy"
 )
@@ -52,9 +53,10 @@ type Server struct {
 	access  *accessLog
 	started time.Time
 
-	rt     atomic.Pointer[runtime]
-	mounts atomic.Pointer[[]mount]
-	cache  atomic.Pointer[proxyCache] // nil without <proxy-cache>
+	rt      atomic.Pointer[runtime]
+	mounts  atomic.Pointer[[]mount]
+	cache   atomic.Pointer[proxyCache]   // nil without <proxy-cache>
+	cluster atomic.Pointer[cluster.Node] // set by SetCluster
 	// deployed are the web-apps served from the deployment repository
 	// (deploy.go); they outlive reloads.
 	deployed atomic.Pointer[[]deployedApp]
@@ -360,6 +362,7 @@ func (s *Server) Status() Status {
 		Warnings:   slices.Clone(rt.warnings),
 		Backends:   s.reg.Status(),
 		Caches:     s.cacheStatus(),
+		Cluster:    s.clusterStatus(),
 	}
 }
 

@@ -39,6 +39,8 @@ type Status struct {
 	// Caches are the proxy caches this server runs (one per cluster with
 	// <proxy-cache>), empty when none.
 	Caches []CacheStatus
+	// Cluster is the membership and triad, nil when no cluster member runs.
+	Cluster *ClusterStatus
 }
 
 // ReloadStatus is the outcome of a configuration load.
