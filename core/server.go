@@ -63,6 +63,7 @@ type Server struct {
 
 	requests atomic.Uint64
 	errors   atomic.Uint64
+	leftPort atomic.Int32 // an <http> port left to the kernel module (kernel.go)
 	latency  latency
 	// reloads and refusals count configuration edits applied and refused.
 	reloads, refusals atomic.Uint64
@@ -143,7 +144,7 @@ func (s *Server) Listen() error {
 	}
 	rt := s.rt.Load()
 	var opened []*listener
-	for _, sp := range rt.listeners {
+	for _, sp := range s.bindable(rt) {
 		l, err := s.bind(sp, rt.timeouts)
 		if err != nil {
 			for _, o := range opened {
@@ -211,7 +212,7 @@ func (s *Server) Apply(cfg *conf.Config) error {
 	}
 	var opened []*listener
 	if s.listening {
-		for _, sp := range rt.listeners {
+		for _, sp := range s.bindable(rt) {
 			if s.listeners[sp.key] != nil {
 				continue
 			}

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Buffered reading and relaying between kernel sockets. Every wait is
+ * bounded: reads by the stream's deadline (through SO_RCVTIMEO), sends by
+ * socket_timeout (SO_SNDTIMEO, set when the socket is set up), and a
+ * shutdown of the socket at module unload ends any of them at once.
+ */
+#include <linux/kernel.h>
+#include <linux/jiffies.h>
+#include <linux/uio.h>
+#include <linux/string.h>
+#include <net/sock.h>
+
+#include "resin.h"
+
+void stream_init(struct stream *s, struct socket *sock, char *buf, int cap)
+{
+	s->sock = sock;
+	s->buf = buf;
+	s->cap = cap;
+	s->start = s->end = 0;
+	s->deadline = 0;
+	s->idle = 0;
+	s->eof = false;
+}
+
+void stream_deadline(struct stream *s, unsigned int secs)
+{
+	s->deadline = jiffies + secs * HZ;
+	s->idle = 0;
+}
+
+void stream_idle(struct stream *s, unsigned int secs)
+{
+	s->deadline = 0;
+	s->idle = secs;
+}
+
+void stream_compact(struct stream *s)
+{
+	if (s->start == 0)
+		return;
+	memmove(s->buf, s->buf + s->start, s->end - s->start);
+	s->end -= s->start;
+	s->start = 0;
+}
+
+int stream_fill(struct stream *s)
+{
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+	struct kvec iov;
+	long left;
+	int n;
+
+	if (s->eof)
+		return 0;
+	if (atomic_read(&resin_stopping))
+		return -ESHUTDOWN;
+	if (s->end == s->cap)
+		stream_compact(s);
+	if (s->end == s->cap)
+		return -ENOBUFS;
+	left = s->idle ? (long)s->idle * HZ : MAX_SCHEDULE_TIMEOUT;
+	if (s->deadline) {
+		left = (long)(s->deadline - jiffies);
+		if (left <= 0)
+			return -EAGAIN;
+	}
+	WRITE_ONCE(s->sock->sk->sk_rcvtimeo, left);
+	iov.iov_base = s->buf + s->end;
+	iov.iov_len = s->cap - s->end;
+	n = kernel_recvmsg(s->sock, &msg, &iov, 1, iov.iov_len, 0);
+	if (n == 0)
+		s->eof = true;
+	if (n > 0)
+		s->end += n;
+	return n;
+}
+
+int stream_send(struct socket *sock, const char *p, size_t len)
+{
+	return stream_send_flags(sock, p, len, 0);
+}
+
+int stream_send_flags(struct socket *sock, const char *p, size_t len, int flags)
+{
+	while (len > 0) {
+		struct msghdr msg = { .msg_flags = MSG_NOSIGNAL | flags };
+		struct kvec iov = { .iov_base = (void *)p, .iov_len = len };
+		int n = kernel_sendmsg(sock, &msg, &iov, 1, len);
+
+		if (n <= 0)
+			return n ? n : -EPIPE;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int stream_find_line(struct stream *s, int max)
+{
+	int scanned = 0;
+
+	for (;;) {
+		char *nl = memchr(s->buf + s->start + scanned, '\n', stream_avail(s) - scanned);
+		int n;
+
+		if (nl)
+			return nl - (s->buf + s->start) + 1;
+		scanned = stream_avail(s);
+		if (scanned >= max)
+			return -E2BIG;
+		n = stream_fill(s);
+		if (n <= 0)
+			return n ? n : -EPIPE;
+	}
+}
+
+/* forward sends the next n buffered bytes of s to dst and consumes them. */
+static int forward(struct stream *s, struct socket *dst, int n, atomic64_t *bytes)
+{
+	int err = stream_send(dst, s->buf + s->start, n);
+
+	if (err)
+		return err;
+	s->start += n;
+	atomic64_add(n, bytes);
+	if (s->start == s->end)
+		s->start = s->end = 0;
+	return 0;
+}
+
+int stream_relay_n(struct stream *s, struct socket *dst, u64 n, atomic64_t *bytes)
+{
+	while (n > 0) {
+		int chunk, err;
+
+		if (stream_avail(s) == 0) {
+			int r = stream_fill(s);
+
+			if (r <= 0)
+				return r ? r : -EPIPE;
+		}
+		chunk = min_t(u64, n, stream_avail(s));
+		err = forward(s, dst, chunk, bytes);
+		if (err)
+			return err;
+		n -= chunk;
+	}
+	return 0;
+}
+
+int stream_relay_eof(struct stream *s, struct socket *dst, atomic64_t *bytes)
+{
+	for (;;) {
+		int err;
+
+		if (stream_avail(s) == 0) {
+			int r = stream_fill(s);
+
+			if (r <= 0)
+				return r;
+		}
+		err = forward(s, dst, stream_avail(s), bytes);
+		if (err)
+			return err;
+	}
+}
+
+int stream_relay_chunked(struct stream *s, struct socket *dst, atomic64_t *bytes)
+{
+	for (;;) {
+		u64 size;
+		int n, err;
+
+		n = stream_find_line(s, RESIN_MAX_LINE);
+		if (n < 0)
+			return n;
+		if (!http_parse_chunk_size(s->buf + s->start, n, &size))
+			return -EPROTO;
+		err = forward(s, dst, n, bytes);
+		if (err)
+			return err;
+		if (size == 0)
+			break;
+		err = stream_relay_n(s, dst, size, bytes);
+		if (err)
+			return err;
+		/* The CRLF after the chunk data. */
+		n = stream_find_line(s, 2);
+		if (n < 0)
+			return n;
+		if (!(n == 2 && s->buf[s->start] == '\r') && !(n == 1))
+			return -EPROTO;
+		err = forward(s, dst, n, bytes);
+		if (err)
+			return err;
+	}
+	/* Trailers, up to the empty line. */
+	for (;;) {
+		int n = stream_find_line(s, RESIN_MAX_LINE), err;
+		bool last;
+
+		if (n < 0)
+			return n;
+		last = n == 1 || (n == 2 && s->buf[s->start] == '\r');
+		err = forward(s, dst, n, bytes);
+		if (err)
+			return err;
+		if (last)
+			return 0;
+	}
+}

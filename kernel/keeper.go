@@ -1,0 +1,198 @@
+package kernel
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Member is a server of the cluster the module balances to.
+type Member struct {
+	ID     string
+	Addr   netip.AddrPort // its cluster port
+	Index  int            // its index in the cluster
+	Backup bool
+}
+
+// Keeper keeps the module's sruns equal to the healthy members of a
+// cluster. It probes each member (a TCP connect) every Interval, and
+// rewrites the srun files whenever the healthy set differs from what the
+// module holds: at start, after SetMembers (a reload), and on every change
+// of health. Healthy primaries are listed; backups only when no primary is.
+//
+// Lifecycle: make one with NewKeeper, call Run in its own goroutine until
+// its context ends; SetMembers and Status may be called meanwhile.
+type Keeper struct {
+	proc *Proc
+	log  *zap.Logger
+	// Interval between probes, and how long a probe may take.
+	Interval, ProbeTimeout time.Duration
+	// Changed, when set, is told each member whose probe result changed
+	// (the registry's MarkDown and MarkUp), before the sruns are written.
+	Changed func(m Member, up bool)
+
+	kick chan struct{}
+
+	mu      sync.Mutex
+	members []Member
+	health  map[netip.AddrPort]bool
+	status  Status
+}
+
+// Status is what the keeper last did, for /resin-admin.
+type Status struct {
+	Dir       string
+	Port      int
+	Sruns     []Srun    // as last written or confirmed
+	Written   time.Time // the last rewrite
+	Rewrites  int
+	LastError string
+}
+
+// NewKeeper returns a keeper of p's sruns, logging to log.
+func NewKeeper(p *Proc, log *zap.Logger) *Keeper {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	port, _ := p.ServerPort()
+	return &Keeper{
+		proc: p, log: log,
+		Interval: 500 * time.Millisecond, ProbeTimeout: 400 * time.Millisecond,
+		kick:   make(chan struct{}, 1),
+		health: make(map[netip.AddrPort]bool),
+		status: Status{Dir: p.Dir(), Port: port},
+	}
+}
+
+// SetMembers replaces the members (after a reload) and syncs at once.
+func (k *Keeper) SetMembers(ms []Member) {
+	k.mu.Lock()
+	k.members = slices.Clone(ms)
+	k.mu.Unlock()
+	select {
+	case k.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns a snapshot of what the keeper did last.
+func (k *Keeper) Status() Status {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s := k.status
+	s.Sruns = slices.Clone(s.Sruns)
+	return s
+}
+
+// Run syncs until ctx ends.
+func (k *Keeper) Run(ctx context.Context) {
+	t := time.NewTicker(k.Interval)
+	defer t.Stop()
+	for {
+		k.Sync(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-k.kick:
+		}
+	}
+}
+
+// Sync probes the members once and rewrites the sruns if they differ.
+func (k *Keeper) Sync(ctx context.Context) {
+	k.mu.Lock()
+	ms := slices.Clone(k.members)
+	k.mu.Unlock()
+
+	up := k.probe(ctx, ms)
+	if ctx.Err() != nil {
+		return
+	}
+	k.mu.Lock()
+	for i, m := range ms {
+		if was, known := k.health[m.Addr]; (!known && !up[i]) || (known && was != up[i]) {
+			if k.Changed != nil {
+				k.Changed(m, up[i])
+			}
+			k.log.Info("hardcore: srun health", zap.String("server", m.ID), zap.Stringer("address", m.Addr), zap.Bool("up", up[i]))
+		}
+		k.health[m.Addr] = up[i]
+	}
+	k.mu.Unlock()
+
+	want := Healthy(ms, up)
+	have, err := k.proc.Sruns()
+	if err == nil && Equal(have, want) {
+		k.record(want, false, nil)
+		return
+	}
+	err = k.proc.SetSruns(want)
+	if err != nil {
+		k.log.Warn("hardcore: writing sruns", zap.String("dir", k.proc.Dir()), zap.Error(err))
+	} else {
+		k.log.Info("hardcore: sruns written", zap.Stringers("sruns", want))
+	}
+	k.record(want, err == nil, err)
+}
+
+func (k *Keeper) record(sruns []Srun, wrote bool, err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err != nil {
+		k.status.LastError = err.Error()
+		return
+	}
+	k.status.LastError = ""
+	k.status.Sruns = sruns
+	if wrote {
+		k.status.Written = time.Now()
+		k.status.Rewrites++
+	}
+}
+
+// probe connects to every member at once; up[i] reports member i answered.
+func (k *Keeper) probe(ctx context.Context, ms []Member) []bool {
+	up := make([]bool, len(ms))
+	var wg sync.WaitGroup
+	d := net.Dialer{Timeout: k.ProbeTimeout}
+	for i, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := d.DialContext(ctx, "tcp", m.Addr.String())
+			if err == nil {
+				c.Close()
+				up[i] = true
+			}
+		}()
+	}
+	wg.Wait()
+	return up
+}
+
+// Healthy lists the members that are up, as sruns ordered by index: the
+// primaries, or the backups when no primary is up; at most MaxSruns.
+func Healthy(ms []Member, up []bool) []Srun {
+	out := []Srun{}
+	for _, backup := range []bool{false, true} {
+		for i, m := range ms {
+			if m.Backup == backup && up[i] {
+				out = append(out, Srun{Addr: m.Addr, Index: m.Index})
+			}
+		}
+		if len(out) > 0 {
+			break
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Srun) int { return a.Index - b.Index })
+	if len(out) > MaxSruns {
+		out = out[:MaxSruns]
+	}
+	return out
+}
