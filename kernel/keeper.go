@@ -13,10 +13,11 @@ import (
 
 // Member is a server of the cluster the module balances to.
 type Member struct {
-	ID     string
-	Addr   netip.AddrPort // its cluster port
-	Index  int            // its index in the cluster
-	Backup bool
+	ID      string
+	Address string         // as configured, host:port (the balancer's key)
+	Addr    netip.AddrPort // its cluster port, resolved
+	Index   int            // its index in the cluster
+	Backup  bool
 }
 
 // Keeper keeps the module's sruns equal to the healthy members of a
@@ -32,9 +33,9 @@ type Keeper struct {
 	log  *zap.Logger
 	// Interval between probes, and how long a probe may take.
 	Interval, ProbeTimeout time.Duration
-	// Changed, when set, is told each member whose probe result changed
-	// (the registry's MarkDown and MarkUp), before the sruns are written.
-	Changed func(m Member, up bool)
+	// Usable, when set, must also hold for a member to be listed: the
+	// balancer's own view (cluster membership marks dead servers down).
+	Usable func(m Member) bool
 
 	kick chan struct{}
 
@@ -114,12 +115,14 @@ func (k *Keeper) Sync(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
+	for i, m := range ms {
+		if up[i] && k.Usable != nil && !k.Usable(m) {
+			up[i] = false
+		}
+	}
 	k.mu.Lock()
 	for i, m := range ms {
 		if was, known := k.health[m.Addr]; (!known && !up[i]) || (known && was != up[i]) {
-			if k.Changed != nil {
-				k.Changed(m, up[i])
-			}
 			k.log.Info("hardcore: srun health", zap.String("server", m.ID), zap.Stringer("address", m.Addr), zap.Bool("up", up[i]))
 		}
 		k.health[m.Addr] = up[i]
