@@ -51,6 +51,9 @@ type webApp struct {
 	root    string
 	rules   []*rule
 	session *conf.SessionConfig
+	// versions is set on the per-request copy of a deployed web-app
+	// (deploy.go).
+	versions Versions
 }
 
 // listenSpec is a socket a runtime wants. key identifies it across

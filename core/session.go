@@ -34,5 +34,8 @@ func (x *exchange) issueSession() string {
 		HttpOnly: true,
 		Secure:   x.r.TLS != nil,
 	})
+	if x.app.versions != nil {
+		x.app.versions.Issued(id, x.app.root)
+	}
 	return id
 }
