@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	stdlog "log"
@@ -15,9 +16,13 @@ import (
 	"resind/conf"
 )
 
-// maxReadHeaderTimeout bounds the time a client may take to send its
-// request headers, whatever socket-timeout says.
-const maxReadHeaderTimeout = 30 * time.Second
+// clusterHeaderSlack is what the cluster port accepts beyond the server's
+// header limits: the fields a web tier adds when it forwards a request
+// (X-Forwarded-*, Via, the session header).
+const (
+	clusterHeaderCountSlack = 16
+	clusterHeaderSizeSlack  = 8 << 10
+)
 
 // drainTimeout bounds how long a listener that vanished from the
 // configuration waits for its in-flight requests before it is closed hard.
@@ -36,8 +41,29 @@ type listener struct {
 	closing atomic.Bool
 }
 
-// bind opens the socket of sp. The error names the address.
+// bind opens the socket of sp with its limits (see guard) and, for an
+// https listener, TLS. The error names the address.
 func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
+	lim := sp.limits
+	if lim.HeaderSizeMax <= 0 {
+		lim.HeaderSizeMax = conf.DefaultLimits.HeaderSizeMax
+	}
+	if lim.HeaderTimeout <= 0 {
+		lim.HeaderTimeout = conf.DefaultLimits.HeaderTimeout
+	}
+	if sp.kind == "cluster" {
+		lim.HeaderSizeMax += clusterHeaderSizeSlack
+		if lim.HeaderCountMax > 0 {
+			lim.HeaderCountMax += clusterHeaderCountSlack
+		}
+	}
+	var tc *tls.Config
+	if sp.tls != nil {
+		var err error
+		if tc, err = tlsConfig(sp.tls); err != nil {
+			return nil, fmt.Errorf("%s port %s: %s: %w", sp.kind, sp.addr, sp.tls.Pos, err)
+		}
+	}
 	ln, err := net.Listen("tcp", sp.addr)
 	if err != nil {
 		var oe *net.OpError
@@ -46,14 +72,23 @@ func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
 		}
 		return nil, fmt.Errorf("%s port %s: %w", sp.kind, sp.addr, err)
 	}
+	headerTimeout := lim.HeaderTimeout
+	if t.SocketTimeout > 0 {
+		headerTimeout = min(headerTimeout, t.SocketTimeout)
+	}
 	srv := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: min(t.SocketTimeout, maxReadHeaderTimeout),
+		Handler:           &guard{next: s, lim: lim, socketTimeout: t.SocketTimeout},
+		ReadHeaderTimeout: headerTimeout,
 		IdleTimeout:       t.KeepaliveTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    lim.HeaderSizeMax,
 		ErrorLog:          newStdLog(s.log),
 	}
-	return &listener{spec: sp, ln: ln, srv: srv}, nil
+	served := limitListener(ln, lim.ConnectionMax)
+	if tc != nil {
+		srv.TLSConfig = tc
+		served = tls.NewListener(served, tc)
+	}
+	return &listener{spec: sp, ln: served, srv: srv}, nil
 }
 
 // start serves l in its own goroutine. A failure other than being shut

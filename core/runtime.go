@@ -59,9 +59,13 @@ type webApp struct {
 // listenSpec is a socket a runtime wants. key identifies it across
 // reloads: a listener whose key survives a reload is kept open.
 type listenSpec struct {
-	kind string // "http" or "cluster"
+	kind string // "http", "https" or "cluster"
 	addr string // host:port to bind; host "" is every address
 	key  string
+	// tls is set for an https listener; limits are the server's, with
+	// the listener's own connection-max.
+	tls    *conf.TLS
+	limits conf.Limits
 }
 
 // builder collects the problems of one build so that a refusal lists all
@@ -175,7 +179,7 @@ func (rt *runtime) instantiate(reg *proxy.Registry, wrap func(http.Handler) http
 func (b *builder) listeners(sc *conf.Server) []listenSpec {
 	var out []listenSpec
 	seen := make(map[string]bool)
-	add := func(kind, host string, port int, pos conf.Pos) {
+	add := func(kind, host string, port int, pos conf.Pos, tls *conf.TLS, connMax int) {
 		if port < 0 || port > 65535 {
 			b.fail(pos, fmt.Sprintf("port %d is out of range", port))
 			return
@@ -190,14 +194,22 @@ func (b *builder) listeners(sc *conf.Server) []listenSpec {
 		for slices.ContainsFunc(out, func(l listenSpec) bool { return l.key == key }) {
 			key += "'" // two ephemeral ports on one address
 		}
-		out = append(out, listenSpec{kind: kind, addr: addr, key: key})
+		lim := sc.Limits
+		if connMax > 0 {
+			lim.ConnectionMax = connMax
+		}
+		out = append(out, listenSpec{kind: kind, addr: addr, key: key, tls: tls, limits: lim})
 	}
 	for _, l := range sc.HTTP {
 		host := l.Address
 		if host == "*" {
 			host = ""
 		}
-		add("http", host, l.Port, l.Pos)
+		kind := "http"
+		if l.TLS != nil {
+			kind = "https"
+		}
+		add(kind, host, l.Port, l.Pos, l.TLS, l.ConnectionMax)
 	}
 	host := sc.Address
 	if host == "" {
@@ -205,7 +217,7 @@ func (b *builder) listeners(sc *conf.Server) []listenSpec {
 	} else if host == "*" {
 		host = ""
 	}
-	add("cluster", host, sc.Port, sc.Pos)
+	add("cluster", host, sc.Port, sc.Pos, nil, 0)
 	return out
 }
 

@@ -1,0 +1,294 @@
+package core
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/netutil"
+
+	"resind/conf"
+)
+
+// guard enforces a listener's limits (conf.Limits) on each request before
+// the Server sees it: the request target's length (414), the number of
+// header lines (431), the body's size (413) and the time between two reads
+// of the body (socket-timeout). The size of the request line and headers
+// together is bounded by net/http's MaxHeaderBytes (431), the time to send
+// them by ReadHeaderTimeout; see bind.
+//
+// It also normalises the path: a path with "." or ".." segments is resolved
+// once here, so that rules, static files and every backend see the same
+// path, and nothing behind resind can resolve it differently.
+type guard struct {
+	next          http.Handler
+	lim           conf.Limits
+	socketTimeout time.Duration
+}
+
+func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.lim.URLLengthMax > 0 && len(r.RequestURI) > g.lim.URLLengthMax {
+		refuse(w, http.StatusRequestURITooLong, "The request target is longer than this server accepts.")
+		return
+	}
+	if g.lim.HeaderCountMax > 0 {
+		n := 0
+		for _, vv := range r.Header {
+			n += len(vv)
+		}
+		if n > g.lim.HeaderCountMax {
+			refuse(w, http.StatusRequestHeaderFieldsTooLarge, "The request has more header fields than this server accepts.")
+			return
+		}
+	}
+	if hasDotSegment(r.URL.Path) {
+		if p, ok := cleanPath(r.URL.Path); ok {
+			u := *r.URL
+			u.Path, u.RawPath = p, ""
+			r.URL = &u
+		}
+		// A path climbing above the root is left as it is; routing
+		// answers it 404.
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		g.next.ServeHTTP(w, r)
+		return
+	}
+	if max := g.lim.BodySizeMax; max > 0 && r.ContentLength > max {
+		refuse(w, http.StatusRequestEntityTooLarge, "The request body is larger than this server accepts.")
+		return
+	}
+	b := &limitedBody{rc: r.Body, left: g.lim.BodySizeMax, unlimited: g.lim.BodySizeMax <= 0,
+		ctl: http.NewResponseController(w), timeout: g.socketTimeout}
+	r.Body = b
+	lw := &limitWriter{ResponseWriter: w, body: b}
+	g.next.ServeHTTP(lw, r)
+	if b.done.Load() {
+		b.clearDeadline()
+	} else if g.socketTimeout > 0 {
+		// net/http reads what the handler left of the body before the
+		// next request; a client sending it slowly must not hold the
+		// connection for ever.
+		b.ctl.SetReadDeadline(time.Now().Add(g.socketTimeout))
+	}
+}
+
+// refuse answers a request that broke a limit, and closes the connection:
+// what is left of the request cannot be trusted to be read correctly.
+func refuse(w http.ResponseWriter, code int, detail string) {
+	w.Header().Set("Connection", "close")
+	writePage(w, code, detail)
+}
+
+// hasDotSegment reports whether the path p has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for i := 0; i+1 < len(p); i++ {
+		if p[i] != '/' || p[i+1] != '.' {
+			continue
+		}
+		rest := p[i+2:]
+		if rest == "" || rest[0] == '/' || rest[0] == '.' && (len(rest) == 1 || rest[1] == '/') {
+			return true
+		}
+	}
+	return false
+}
+
+// limitedBody is a request body that fails once it has given more than
+// the body-size-max bytes, and that a client must keep sending: each read
+// waits at most socket-timeout for data.
+type limitedBody struct {
+	rc        io.ReadCloser
+	left      int64
+	unlimited bool
+	ctl       *http.ResponseController
+	timeout   time.Duration
+	exceeded  atomic.Bool // more than body-size-max was sent
+	timedOut  atomic.Bool // the client stopped sending for socket-timeout
+	done      atomic.Bool // the body was read to its end or failed
+	armed     bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.exceeded.Load() {
+		return 0, &http.MaxBytesError{}
+	}
+	if !b.unlimited && int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	if b.timeout > 0 {
+		if b.ctl.SetReadDeadline(time.Now().Add(b.timeout)) == nil {
+			b.armed = true
+		}
+	}
+	n, err := b.rc.Read(p)
+	if !b.unlimited {
+		if int64(n) > b.left {
+			n = int(b.left)
+			b.left = 0
+			b.exceeded.Store(true)
+			b.done.Store(true)
+			b.clearDeadline()
+			return n, &http.MaxBytesError{}
+		}
+		b.left -= int64(n)
+	}
+	if err != nil {
+		b.done.Store(true)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			b.timedOut.Store(true)
+		}
+		// The whole body is read (or the client is gone): the deadline
+		// must not outlive it, or net/http's watch for a closed
+		// connection would cancel the request while a backend answers.
+		b.clearDeadline()
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error {
+	b.clearDeadline()
+	return b.rc.Close()
+}
+
+func (b *limitedBody) clearDeadline() {
+	if b.armed {
+		b.armed = false
+		b.ctl.SetReadDeadline(time.Time{})
+	}
+}
+
+// limitWriter turns the error a handler answers when the body broke
+// body-size-max or stalled (a proxy's 502, a 500) into 413 or 408, which
+// is what happened, and drops the handler's own error page. It passes Flush and, through
+// Unwrap, Hijack and deadlines on.
+type limitWriter struct {
+	http.ResponseWriter
+	body    *limitedBody
+	sent    bool
+	swallow bool
+}
+
+func (lw *limitWriter) WriteHeader(code int) {
+	if lw.sent {
+		lw.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if code >= 500 && (lw.body.exceeded.Load() || lw.body.timedOut.Load()) {
+		lw.sent, lw.swallow = true, true
+		h := lw.ResponseWriter.Header()
+		for k := range h {
+			delete(h, k)
+		}
+		if lw.body.exceeded.Load() {
+			refuse(lw.ResponseWriter, http.StatusRequestEntityTooLarge, "The request body is larger than this server accepts.")
+		} else {
+			refuse(lw.ResponseWriter, http.StatusRequestTimeout, "The request body was not sent in time.")
+		}
+		return
+	}
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		lw.sent = true
+	}
+	lw.ResponseWriter.WriteHeader(code)
+}
+
+func (lw *limitWriter) Write(p []byte) (int, error) {
+	if lw.swallow {
+		return len(p), nil
+	}
+	lw.sent = true
+	return lw.ResponseWriter.Write(p)
+}
+
+func (lw *limitWriter) Flush() {
+	if f, ok := lw.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (lw *limitWriter) Unwrap() http.ResponseWriter { return lw.ResponseWriter }
+
+// modernCiphers are the TLS 1.2 suites offered: forward secret (ECDHE) and
+// authenticated encryption only. TLS 1.3's suites are all of that kind and
+// not configurable.
+var modernCiphers = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// tlsConfig is the server side of a TLS listener: its certificate, TLS 1.2
+// or later with modern suites, and HTTP/2 offered before HTTP/1.1.
+func tlsConfig(t *conf.TLS) (*tls.Config, error) {
+	cert, err := conf.LoadCertificate(t)
+	if err != nil {
+		return nil, err
+	}
+	min := t.MinVersion
+	if min < tls.VersionTLS12 {
+		min = tls.VersionTLS12
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   min,
+		CipherSuites: modernCiphers,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}, nil
+}
+
+// limitListener bounds the connections open at once on ln to max: beyond
+// it, Accept waits for one to close and new clients wait in the kernel's
+// accept queue rather than being refused. Closing it twice (drain, then
+// http.Server's Shutdown) is not an error.
+func limitListener(ln net.Listener, max int) net.Listener {
+	if max > 0 {
+		ln = netutil.LimitListener(ln, max)
+	}
+	return &onceCloseListener{Listener: ln}
+}
+
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
+}
+
+// escapeControls percent-encodes the control characters of a rewritten
+// target (a decoded %0d%0a in the request path that a rule copied into a
+// Redirect's Location), so that they can never end a header line.
+func escapeControls(s string) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+	if i < 0 {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.WriteString(s[:i])
+	for j := i; j < len(s); j++ {
+		c := s[j]
+		if c < 0x20 || c == 0x7f {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}

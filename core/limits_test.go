@@ -1,0 +1,287 @@
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"resind/conf"
+)
+
+// limitedServer runs web-a with lim and socket-timeout, serving files from
+// a root holding index.html, with /echo mounted: it reads the whole body
+// and answers its length, or 500 when reading failed (as a proxy would
+// answer 502).
+func limitedServer(t *testing.T, lim conf.Limits, socketTimeout time.Duration, tlsc *conf.TLS) (*Server, string) {
+	t.Helper()
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{"index.html": "home", "a/b.txt": "b"})
+	cfg := testConfig(testHost("", nil, testApp("/", root)))
+	for _, s := range cfg.Clusters[0].Servers {
+		s.Limits = lim
+		s.Timeout.SocketTimeout = socketTimeout
+		s.HTTP[0].TLS = tlsc
+	}
+	s := newServer(t, cfg)
+	s.Mount("/echo", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, "%d %s", n, r.URL.Path)
+	}))
+	if err := s.Listen(); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	kind := "http"
+	if tlsc != nil {
+		kind = "https"
+	}
+	return s, addrOf(t, s, kind)
+}
+
+// rawExchange writes raw to a new connection to addr and returns the status
+// line of the answer ("" when the connection closed without one).
+func rawExchange(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line)
+}
+
+func TestRequestLimitsAnswerTheirStatus(t *testing.T) {
+	t.Parallel()
+	lim := conf.Limits{URLLengthMax: 256, HeaderSizeMax: 4 << 10, HeaderCountMax: 10, BodySizeMax: 1000, HeaderTimeout: 5 * time.Second}
+	_, addr := limitedServer(t, lim, 5*time.Second, nil)
+	many := strings.Repeat("X-A: b\r\n", 11)
+	for _, tc := range []struct{ name, raw, want string }{
+		{"ok", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK"},
+		{"long target", "GET /" + strings.Repeat("a", 300) + " HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 414 Request URI Too Long"},
+		{"headers too large", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 9<<10) + "\r\n\r\n", "HTTP/1.1 431 Request Header Fields Too Large"},
+		{"too many headers", "GET / HTTP/1.1\r\nHost: x\r\n" + many + "\r\n", "HTTP/1.1 431 Request Header Fields Too Large"},
+		{"ten headers", "GET / HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-A: b\r\n", 9) + "\r\n", "HTTP/1.1 200 OK"},
+		{"declared body too large", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n", "HTTP/1.1 413 Request Entity Too Large"},
+		{"body at the limit", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + strings.Repeat("a", 1000), "HTTP/1.1 200 OK"},
+		{"chunked body too large", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n" + strings.Repeat("a", 1001) + "\r\n0\r\n\r\n", "HTTP/1.1 413 Request Entity Too Large"},
+	} {
+		if got := rawExchange(t, addr, tc.raw); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestDotSegmentsAreResolvedOnceForEveryone(t *testing.T) {
+	t.Parallel()
+	_, addr := limitedServer(t, conf.DefaultLimits, 5*time.Second, nil)
+	for raw, want := range map[string]string{
+		"/x/../echo/a":          "0 /echo/a",
+		"/echo/./a/%2e%2e/b":    "0 /echo/b",
+		"/echo/a/%2E%2E/%2e/c/": "0 /echo/c/",
+	} {
+		c, _ := net.Dial("tcp", addr)
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", raw)
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if !bytes.HasSuffix(b, []byte("\r\n\r\n"+want)) {
+			t.Errorf("%s: the handler saw %q, want %q", raw, b, want)
+		}
+	}
+	if got := rawExchange(t, addr, "GET /../index.html HTTP/1.1\r\nHost: x\r\n\r\n"); got != "HTTP/1.1 404 Not Found" {
+		t.Errorf("above the root: %q", got)
+	}
+}
+
+func TestSlowHeadersAndSlowBodiesAreCutOff(t *testing.T) {
+	t.Parallel()
+	lim := conf.DefaultLimits
+	lim.HeaderTimeout = 500 * time.Millisecond
+	_, addr := limitedServer(t, lim, time.Second, nil)
+
+	// Headers that never end: the connection is closed after the header
+	// timeout.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("slow headers: connection not closed by the server: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("slow headers held the connection %s", d)
+	}
+
+	// A body that stops: 408 after socket-timeout.
+	c2, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	start = time.Now()
+	io.WriteString(c2, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(c2).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 408") {
+		t.Fatalf("stalled body: %q %v", line, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stalled body held the request %s", d)
+	}
+}
+
+func TestConnectionMaxQueuesTheNextConnection(t *testing.T) {
+	t.Parallel()
+	lim := conf.DefaultLimits
+	lim.ConnectionMax = 2
+	_, addr := limitedServer(t, lim, 5*time.Second, nil)
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c) // kept alive: each holds a slot
+	}
+	third, err := net.Dial("tcp", addr) // the kernel accepts it; resind does not yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	fmt.Fprint(third, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(third)
+	third.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("a third connection was served while two held the limit of 2")
+	}
+	held[0].Close()
+	third.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the queued connection after a slot freed: %v %v", resp, err)
+	}
+}
+
+// testCert writes a self-signed certificate for 127.0.0.1 and returns its
+// TLS setting and a pool trusting it.
+func testCert(t *testing.T) (*conf.TLS, *x509.CertPool) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	dir := t.TempDir()
+	cf, kf := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	os.WriteFile(cf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &conf.TLS{CertificateFile: cf, CertificateKeyFile: kf, MinVersion: tls.VersionTLS12}, pool
+}
+
+func TestTLSListenerSpeaksHTTP2AndModernTLSOnly(t *testing.T) {
+	t.Parallel()
+	tc, pool := testCert(t)
+	_, addr := limitedServer(t, conf.DefaultLimits, 5*time.Second, tc)
+
+	h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	resp, err := h2.Get("https://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 || string(body) != "home" {
+		t.Errorf("h2 GET = %d %s %q", resp.StatusCode, resp.Proto, body)
+	}
+	// A request through HTTP/2 keeps the limits: a long target is 414.
+	if resp, err := h2.Get("https://" + addr + "/" + strings.Repeat("a", 9<<10)); err != nil || resp.StatusCode != 414 {
+		t.Errorf("h2 long target: %v %v", resp, err)
+	}
+
+	for name, cfg := range map[string]*tls.Config{
+		"TLS 1.1":  {RootCAs: pool, MaxVersion: tls.VersionTLS11},
+		"CBC only": {RootCAs: pool, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}},
+	} {
+		c, err := tls.Dial("tcp", addr, cfg)
+		if err == nil {
+			c.Close()
+			t.Errorf("%s: handshake succeeded", name)
+		}
+	}
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatalf("TLS 1.2: %v", err)
+	}
+	c.Close()
+}
+
+func TestEscapeControls(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"/a/b": "/a/b", "/a\r\nSet-Cookie: x=1": "/a%0D%0ASet-Cookie: x=1", "\x00\x7f": "%00%7F"} {
+		if got := escapeControls(in); got != want {
+			t.Errorf("escapeControls(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestHasDotSegment(t *testing.T) {
+	t.Parallel()
+	for p, want := range map[string]bool{"/a/b": false, "/a/.b": false, "/a/..b": false, "/a/.": true, "/a/..": true,
+		"/./a": true, "/a/../b": true, "/": false, "/.well-known/x": false, "/...": false} {
+		if got := hasDotSegment(p); got != want {
+			t.Errorf("hasDotSegment(%q) = %v", p, got)
+		}
+	}
+}
