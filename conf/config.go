@@ -216,6 +216,9 @@ type Rule struct {
 
 	// HttpProxy and FastCgiProxy: the backends.
 	Backends []Backend
+	// App is the program behind a FastCgiProxy or HttpProxy with a
+	// command, or a CGI mapping (see apps.go); nil for a plain address.
+	App *App
 
 	// SetHeader: the header to set on the response.
 	HeaderName  string

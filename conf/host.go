@@ -230,6 +230,8 @@ func (l *loader) webApp(hs *hostScope, defaults []*node, own *node) (*WebApp, st
 				if v, _ := l.str(p); v != "" {
 					cookie = v
 				}
+			case "servlet", "servlet-mapping":
+				l.servletProp(app, p)
 			default:
 				l.unknown(p)
 			}

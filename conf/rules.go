@@ -73,6 +73,9 @@ func (l *loader) rule(n *node, kind RuleKind) *Rule {
 				continue
 			}
 		}
+		if l.appProp(r, p) {
+			continue
+		}
 		switch p.name {
 		case "regexp":
 			r.Regexp, _ = l.str(p)
@@ -135,8 +138,9 @@ func (l *loader) rule(n *node, kind RuleKind) *Rule {
 			l.errorf(n.pos, "%s: the header name is required", d)
 		}
 	case HttpProxy, FastCgiProxy:
-		if len(r.Backends) == 0 {
-			l.warnf(n.pos, "%s: no backend addresses", d)
+		l.checkApp(r, d)
+		if len(r.Backends) == 0 && (r.App == nil || len(r.App.Command) == 0) {
+			l.warnf(n.pos, "%s: no backend addresses (and no command)", d)
 		}
 	}
 	if kind != HttpProxy && kind != FastCgiProxy && len(r.Backends) > 0 {
