@@ -63,12 +63,12 @@ func DefaultTiming() Timing {
 }
 
 // FastTiming suits servers on one machine (tests): a dead server is seen
-// within about a second.
+// within a second or two.
 func FastTiming() Timing {
 	return Timing{
-		ProbeInterval: 150 * time.Millisecond, ProbeTimeout: 100 * time.Millisecond, SuspicionMult: 2,
+		ProbeInterval: 200 * time.Millisecond, ProbeTimeout: 150 * time.Millisecond, SuspicionMult: 3,
 		GossipInterval: 50 * time.Millisecond, PushPull: 2 * time.Second,
-		RaftHeartbeat: 150 * time.Millisecond, RaftElection: 150 * time.Millisecond, RaftLease: 100 * time.Millisecond,
+		RaftHeartbeat: 200 * time.Millisecond, RaftElection: 200 * time.Millisecond, RaftLease: 100 * time.Millisecond,
 		JoinRetry: 300 * time.Millisecond, ExpireEvery: time.Second,
 	}
 }
@@ -347,13 +347,21 @@ func (n *Node) Stop(ctx context.Context) {
 }
 
 // logWriter routes memberlist's and raft's log lines to zap, dropping
-// their debug chatter.
+// their debug chatter and the errors a dead peer causes on every retry
+// (membership already says, once, that the peer is dead).
 type logWriter struct{ log *zap.Logger }
+
+// peerNoise are raft's complaints about an unreachable peer.
+var peerNoise = []string{"failed to heartbeat", "failed to appendEntries", "failed to contact",
+	"failed to make requestVote", "failed to decode incoming command", "failed to accept connection",
+	"failed to pipeline appendEntries"}
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	line := strings.TrimSpace(string(p))
 	switch {
 	case strings.Contains(line, "[DEBUG]"), strings.Contains(line, "[TRACE]"):
+	case slices.ContainsFunc(peerNoise, func(s string) bool { return strings.Contains(line, s) }):
+		w.log.Debug(line)
 	case strings.Contains(line, "[ERR]"), strings.Contains(line, "[ERROR]"):
 		w.log.Error(line)
 	case strings.Contains(line, "[WARN]"):

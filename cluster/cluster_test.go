@@ -32,3 +32,163 @@ func TestTriadFormsAndReplicates(t *testing.T) {
 		}
 	}
 }
+
+func TestCrashedServerIsSeenDeadAndRejoinsWithMissedState(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 3, "secret")
+	ctx := ctxT(t)
+	if _, err := tc.nodes[0].Store().Put(ctx, "before", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "app-2 alive on app-0", func() error {
+		if m := tc.member(0, "app-2"); m.State != StateAlive || m.LastHeartbeat.IsZero() {
+			return fmtErr("%+v", m)
+		}
+		return nil
+	})
+	start := time.Now()
+	tc.crash(2)
+	eventually(t, 10*time.Second, "app-2 dead on app-0", func() error {
+		if m := tc.member(0, "app-2"); m.State != StateDead {
+			return fmtErr("%s", m.State)
+		}
+		return nil
+	})
+	t.Logf("crash seen dead after %s", time.Since(start).Round(time.Millisecond))
+	if hb := tc.member(0, "app-2").LastHeartbeat; hb.After(start) {
+		t.Errorf("last heartbeat %s is after the crash at %s", hb, start)
+	}
+	// Two of three still make a quorum.
+	if _, err := tc.nodes[1].Store().Put(ctx, "during", []byte("2"), 0); err != nil {
+		t.Fatal(err)
+	}
+	tc.start(2)
+	eventually(t, 10*time.Second, "app-2 alive again on app-0", func() error {
+		if m := tc.member(0, "app-2"); m.State != StateAlive {
+			return fmtErr("%s", m.State)
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, "app-2's own copy has what it missed", func() error {
+		for _, k := range []string{"before", "during"} {
+			if r := tc.nodes[2].fsm.get(k); !r.OK {
+				return fmtErr("%s missing", k)
+			}
+		}
+		return nil
+	})
+}
+
+func TestStoppedServerIsSeenLeft(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2, "")
+	eventually(t, 10*time.Second, "app-1 alive", func() error {
+		if m := tc.member(0, "app-1"); m.State != StateAlive {
+			return fmtErr("%s", m.State)
+		}
+		return nil
+	})
+	tc.stop(1)
+	eventually(t, 10*time.Second, "app-1 left", func() error {
+		if m := tc.member(0, "app-1"); m.State != StateLeft {
+			return fmtErr("%s", m.State)
+		}
+		return nil
+	})
+}
+
+func TestOneServerIsItsOwnTriad(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 1, "")
+	ctx := ctxT(t)
+	e, err := tc.nodes[0].Store().Put(ctx, "a", []byte("x"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := tc.nodes[0].Store().Get(ctx, "a")
+	if err != nil || !ok || got.Version != e.Version || string(got.Value) != "x" {
+		t.Fatalf("%+v %v %v", got, ok, err)
+	}
+	st := tc.nodes[0].Status()
+	if st.Leader != "app-0" || len(st.Triad) != 1 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestStoreConditionalWritesAndExpiry(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2, "")
+	st := tc.nodes[1].Store()
+	ctx := ctxT(t)
+	e1, ok, err := st.PutIfAbsent(ctx, "c", []byte("1"), 0)
+	if err != nil || !ok {
+		t.Fatalf("first put-if-absent: %v %v", ok, err)
+	}
+	if cur, ok, _ := st.PutIfAbsent(ctx, "c", []byte("2"), 0); ok || string(cur.Value) != "1" {
+		t.Fatalf("second put-if-absent wrote or hid the present value: %v %q", ok, cur.Value)
+	}
+	if _, ok, _ := st.Replace(ctx, "absent", []byte("x"), 0); ok {
+		t.Fatal("replace wrote an absent key")
+	}
+	if _, ok, _ := st.CompareAndSwap(ctx, "c", e1.Version+1000, []byte("3"), 0); ok {
+		t.Fatal("compare-and-swap with a wrong version wrote")
+	}
+	e3, ok, err := st.CompareAndSwap(ctx, "c", e1.Version, []byte("3"), 0)
+	if err != nil || !ok || e3.Version <= e1.Version {
+		t.Fatalf("compare-and-swap: %v %v %+v", ok, err, e3)
+	}
+	if ok, _ := st.Delete(ctx, "c"); !ok {
+		t.Fatal("delete of a present key reported absent")
+	}
+	if _, ok, _ := st.Get(ctx, "c"); ok {
+		t.Fatal("deleted key still there")
+	}
+	if _, err := st.Put(ctx, "ttl", []byte("x"), 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := st.Get(ctx, "ttl"); !ok {
+		t.Fatal("entry gone before its ttl")
+	}
+	eventually(t, 5*time.Second, "the entry expires", func() error {
+		if _, ok, _ := st.Get(ctx, "ttl"); ok {
+			return errNotYet
+		}
+		return nil
+	})
+}
+
+func TestWatchSeesPutsAndDeletesFromAnotherServer(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 4, "k")
+	ctx := ctxT(t)
+	if _, err := tc.nodes[0].Store().Put(ctx, "deploy/a", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, watcher := range []int{1, 3} { // a triad member and a client
+		ch := tc.nodes[watcher].Store().Watch(ctx, "deploy/")
+		next := func() Event {
+			select {
+			case e, ok := <-ch:
+				if !ok {
+					t.Fatal("watch closed")
+				}
+				return e
+			case <-time.After(10 * time.Second):
+				t.Fatalf("watcher %d: no event", watcher)
+			}
+			return Event{}
+		}
+		if e := next(); e.Kind != EventPut || e.Entry.Key != "deploy/a" {
+			t.Fatalf("initial event %+v", e)
+		}
+		tc.nodes[2].Store().Put(ctx, "deploy/b", []byte("2"), 0)
+		tc.nodes[2].Store().Put(ctx, "other", []byte("x"), 0)
+		if e := next(); e.Kind != EventPut || e.Entry.Key != "deploy/b" || string(e.Entry.Value) != "2" {
+			t.Fatalf("put event %+v", e)
+		}
+		tc.nodes[0].Store().Delete(ctx, "deploy/b")
+		if e := next(); e.Kind != EventDelete || e.Entry.Key != "deploy/b" {
+			t.Fatalf("delete event %+v", e)
+		}
+	}
+}

@@ -33,6 +33,7 @@ type statusJSON struct {
 	Backends      []backendJSON `json:"backends"`
 	Caches        []cacheJSON   `json:"caches"`
 	PurgeEnabled  bool          `json:"purge_enabled"`
+	Cluster       *clusterJSON  `json:"cluster"`
 }
 
 type reloadJSON struct {
@@ -100,6 +101,7 @@ func toJSON(s core.Status, now time.Time, purge bool) statusJSON {
 		Backends:     []backendJSON{},
 		Caches:       []cacheJSON{},
 		PurgeEnabled: purge,
+		Cluster:      clusterToJSON(s.Cluster),
 	}
 	if !s.Started.IsZero() {
 		out.UptimeSeconds = now.Sub(s.Started).Seconds()

@@ -111,6 +111,7 @@ func New(src Source, opts Options) (*Handler, error) {
 	m.Handle("POST "+Prefix+"/logout", http.HandlerFunc(h.logout))
 	m.Handle("POST "+Prefix+"/purge", http.HandlerFunc(h.purgeForm))
 	m.Handle("GET "+Prefix+"/api/status", http.HandlerFunc(h.apiStatus))
+	m.Handle("GET "+Prefix+"/api/cluster", http.HandlerFunc(h.apiCluster))
 	m.Handle("POST "+Prefix+"/api/purge", http.HandlerFunc(h.apiPurge))
 	m.Handle("GET "+Prefix+"/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	h.mux = m

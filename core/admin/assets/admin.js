@@ -121,6 +121,25 @@
     }));
   }
 
+  function renderCluster(c) {
+    $('no-cluster').hidden = !!c;
+    $('members').hidden = !c;
+    if (!c) { $('cluster-summary').textContent = ''; return; }
+    $('cluster-summary').textContent = 'Cluster ' + c.cluster + ' — triad ' + c.triad.join(', ') +
+      ' — leader ' + (c.leader || 'none') + (c.raft_state ? ' (this server: ' + c.raft_state + ')' : '') +
+      (c.signed ? ' — traffic signed' : ' — loopback only (no resin-system-auth-key)');
+    replaceChildren($('members').tBodies[0], c.members.map(function (m) {
+      var tr = el('tr');
+      [el('td', m.id + (m.self ? ' (this server)' : '')), el('td', m.cluster), el('td', m.address, 'addr'),
+        el('td', m.triad ? 'yes' : ''), el('td', m.state, 'state state-' + m.state),
+        el('td', m.since ? when(m.since) : '—', 'when'),
+        el('td', m.last_heartbeat ? when(m.last_heartbeat) : '—', 'when'),
+        el('td', m.rtt_ms ? m.rtt_ms.toFixed(1) + ' ms' : '—')
+      ].forEach(function (td) { tr.appendChild(td); });
+      return tr;
+    }));
+  }
+
   function renderCaches(list) {
     $('no-caches').hidden = list.length > 0;
     $('caches').hidden = list.length === 0;
@@ -147,6 +166,7 @@
       return resp.json();
     }).then(function (s) {
       renderSummary(s);
+      renderCluster(s.cluster);
       renderBackends(s.backends);
       renderCaches(s.caches);
       prev = s;
