@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -114,6 +115,9 @@ type Node struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// stopped silences the callbacks memberlist's timers still make after
+	// Shutdown (its suspicion timers are not cancelled).
+	stopped atomic.Bool
 }
 
 // New prepares the node of server opts.ServerID.
@@ -191,7 +195,7 @@ func (n *Node) Start() error {
 	mc.Events = n.table
 	mc.Ping = n.table
 	mc.Delegate = n.table
-	mc.LogOutput = &logWriter{log: n.log.Named("memberlist")}
+	mc.LogOutput = &logWriter{log: n.log.Named("memberlist"), stopped: &n.stopped}
 	if n.auth.Keyed() {
 		mc.SecretKey = n.auth.streamKey("memberlist", "")[:32]
 	}
@@ -249,7 +253,7 @@ func (n *Node) startRaft() error {
 	if err != nil {
 		return fmt.Errorf("raft log %s: %w", dir, err)
 	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: &logWriter{log: n.log.Named("raft")}})
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: &logWriter{log: n.log.Named("raft"), stopped: &n.stopped}})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
 	if err != nil {
 		bolt.Close()
@@ -344,12 +348,16 @@ func (n *Node) Stop(ctx context.Context) {
 	}
 	n.wg.Wait()
 	n.http.CloseIdleConnections()
+	n.stopped.Store(true)
 }
 
 // logWriter routes memberlist's and raft's log lines to zap, dropping
 // their debug chatter and the errors a dead peer causes on every retry
 // (membership already says, once, that the peer is dead).
-type logWriter struct{ log *zap.Logger }
+type logWriter struct {
+	log     *zap.Logger
+	stopped *atomic.Bool
+}
 
 // peerNoise are raft's complaints about an unreachable peer.
 var peerNoise = []string{"failed to heartbeat", "failed to appendEntries", "failed to contact",
@@ -357,6 +365,9 @@ var peerNoise = []string{"failed to heartbeat", "failed to appendEntries", "fail
 	"failed to pipeline appendEntries"}
 
 func (w *logWriter) Write(p []byte) (int, error) {
+	if w.stopped.Load() {
+		return len(p), nil
+	}
 	line := strings.TrimSpace(string(p))
 	switch {
 	case strings.Contains(line, "[DEBUG]"), strings.Contains(line, "[TRACE]"):

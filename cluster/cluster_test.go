@@ -166,29 +166,35 @@ func TestWatchSeesPutsAndDeletesFromAnotherServer(t *testing.T) {
 	}
 	for _, watcher := range []int{1, 3} { // a triad member and a client
 		ch := tc.nodes[watcher].Store().Watch(ctx, "deploy/")
-		next := func() Event {
-			select {
-			case e, ok := <-ch:
-				if !ok {
-					t.Fatal("watch closed")
+		// waitFor reads events until one matches: a watch reports states,
+		// and a triad member's copy may show one a moment late.
+		waitFor := func(what string, match func(Event) bool) {
+			t.Helper()
+			timeout := time.After(10 * time.Second)
+			for {
+				select {
+				case e, ok := <-ch:
+					if !ok {
+						t.Fatal("watch closed")
+					}
+					if e.Entry.Key == "other" {
+						t.Fatalf("watcher %d: event outside the prefix: %+v", watcher, e)
+					}
+					if match(e) {
+						return
+					}
+				case <-timeout:
+					t.Fatalf("watcher %d: no %s event", watcher, what)
 				}
-				return e
-			case <-time.After(10 * time.Second):
-				t.Fatalf("watcher %d: no event", watcher)
 			}
-			return Event{}
 		}
-		if e := next(); e.Kind != EventPut || e.Entry.Key != "deploy/a" {
-			t.Fatalf("initial event %+v", e)
-		}
-		tc.nodes[2].Store().Put(ctx, "deploy/b", []byte("2"), 0)
+		waitFor("initial", func(e Event) bool { return e.Kind == EventPut && e.Entry.Key == "deploy/a" })
+		e, _ := tc.nodes[2].Store().Put(ctx, "deploy/b", []byte("2"), 0)
 		tc.nodes[2].Store().Put(ctx, "other", []byte("x"), 0)
-		if e := next(); e.Kind != EventPut || e.Entry.Key != "deploy/b" || string(e.Entry.Value) != "2" {
-			t.Fatalf("put event %+v", e)
-		}
+		waitFor("put", func(ev Event) bool {
+			return ev.Kind == EventPut && ev.Entry.Key == "deploy/b" && ev.Entry.Version == e.Version && string(ev.Entry.Value) == "2"
+		})
 		tc.nodes[0].Store().Delete(ctx, "deploy/b")
-		if e := next(); e.Kind != EventDelete || e.Entry.Key != "deploy/b" {
-			t.Fatalf("delete event %+v", e)
-		}
+		waitFor("delete", func(ev Event) bool { return ev.Kind == EventDelete && ev.Entry.Key == "deploy/b" })
 	}
 }

@@ -107,6 +107,7 @@ func (tc *testCluster) crash(i int) {
 	}
 	n.ml.Shutdown()
 	n.wg.Wait()
+	n.stopped.Store(true)
 	tc.nodes[i], tc.srvs[i] = nil, nil
 }
 

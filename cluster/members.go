@@ -69,6 +69,9 @@ func newTable(n *Node, cfg *conf.Config) *table {
 
 // set moves member id to state and reports the change.
 func (t *table) set(id, state string, beat bool) {
+	if t.n.stopped.Load() {
+		return
+	}
 	t.mu.Lock()
 	m := t.members[id]
 	if m == nil || m.Self {
