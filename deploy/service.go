@@ -181,6 +181,10 @@ func (s *Service) Sync() error {
 		if a := s.apps[t]; a != nil && a.commit.Hash == hash {
 			continue
 		}
+		if c, err := s.repo.Commit(hash); err != nil || c.App != name {
+			// A version tag, "foo-1.2": its commit was made for "foo".
+			continue
+		}
 		if err := s.activate(t, hash); err != nil {
 			errs = append(errs, err)
 			s.log.Error("deploy: web-app keeps its old version", zap.String("tag", name), zap.Error(err))
@@ -385,6 +389,11 @@ func (s *Service) checkEntries(entries []Entry) error {
 // commit records c for t (and t's version tag), switching the web-app in
 // first when t is served here.
 func (s *Service) commit(t Tag, c Commit) (Commit, error) {
+	if isVersionTag(t.String()) {
+		i := strings.LastIndexByte(t.Name, '-')
+		n, v := t.Name[:i], t.Name[i+1:]
+		return Commit{}, fmt.Errorf("name %q would read as %s version %s; give -name %s -version %s", t.Name, n, v, n, v)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.App, c.Server = t.String(), s.opts.Server
@@ -504,8 +513,7 @@ func (s *Service) Restart(t Tag) error {
 	if err != nil {
 		return err
 	}
-	dir := a.dir + "-restart-" + time.Now().Format("150405.000")
-	dir = strings.ReplaceAll(dir, ".", "")
+	dir := fmt.Sprintf("%s-r%d", s.appDir(t, a.commit.Tree), time.Now().UnixNano())
 	if err := Unpack(files, dir, a.commit.Tree, s.opts.Limits); err != nil {
 		return err
 	}
