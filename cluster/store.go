@@ -110,15 +110,20 @@ func entryOf(r *result) Entry {
 // do runs c on the leader, retrying other routes until ctx ends (an
 // election takes a moment).
 func (s *Store) do(ctx context.Context, c *command) (*result, error) {
+	c.Now = time.Now()
+	return s.retry(ctx, c, 0)
+}
+
+// retry runs c until it succeeds or ctx ends (10 s without a deadline).
+func (s *Store) retry(ctx context.Context, c *command, hops int) (*result, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 	}
-	c.Now = time.Now()
 	var last error
 	for attempt := 0; ; attempt++ {
-		res, err := s.once(ctx, c, 0)
+		res, err := s.once(ctx, c, hops)
 		if err == nil {
 			if res.Err != "" {
 				return nil, errors.New(res.Err)
@@ -318,7 +323,9 @@ func (n *Node) serveKV(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many forwards", http.StatusLoopDetected)
 		return
 	default:
-		res, err = n.store.once(r.Context(), kr.Cmd, kr.Hops)
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		res, err = n.store.retry(ctx, kr.Cmd, kr.Hops)
+		cancel()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
