@@ -140,6 +140,10 @@ type exchange struct {
 // context path of the web-app whose rule matched ("" for a host rule).
 func (x *exchange) act(ru *rule, target, ctx string) {
 	w, r := x.w, x.r
+	if ru.app != nil {
+		x.serveApp(ru)
+		return
+	}
 	switch ru.kind {
 	case conf.Redirect:
 		redirect(w, r, http.StatusFound, location(r, ctx, target))
@@ -167,8 +171,6 @@ func (x *exchange) act(ru *rule, target, ctx string) {
 			out.Header.Set(sessionHeader, id)
 		}
 		ru.handler.ServeHTTP(w, out)
-	case conf.FastCgiProxy:
-		writePage(w, http.StatusNotImplemented, "FastCGI proxying is not supported by this server yet.")
 	default:
 		x.s.log.Error("rule kind without an action", zap.String("kind", string(ru.kind)), zap.Stringer("at", ru.pos))
 		writePage(w, http.StatusInternalServerError, "The server is misconfigured.")

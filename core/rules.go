@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"go.uber.org/zap"
-
 	"resind/conf"
 	"resind/proxy"
 )
@@ -34,6 +32,8 @@ type rule struct {
 	// ownCluster: a LoadBalance to the server's own cluster, which would
 	// send requests round in a loop; see act.
 	ownCluster bool
+	// app serves FastCgiProxy, CGI and HttpProxy with a command (apps.go).
+	app *appRule
 }
 
 // match reports whether the rule applies to r, whose path (relative to the
@@ -133,6 +133,9 @@ func (b *builder) compileRule(cr *conf.Rule) *rule {
 			b.warn(cr.Pos, fmt.Sprintf("<resin:LoadBalance cluster=%q> balances to this server's own cluster; requests that already came through resind are answered 508", t.Name))
 		}
 	case conf.HttpProxy:
+		if cr.App != nil && len(cr.App.Command) > 0 {
+			return b.appRule(cr, ru)
+		}
 		if len(cr.Backends) == 0 {
 			return bad("no backend address is given")
 		}
@@ -148,11 +151,8 @@ func (b *builder) compileRule(cr *conf.Rule) *rule {
 		}
 		t.Name = strings.Join(names, ",")
 		ru.balance = t
-	case conf.FastCgiProxy:
-		// Not built yet: say so at load time and answer 501 rather than
-		// pretend.
-		b.warn(cr.Pos, "<resin:FastCgiProxy> is not supported yet; matching requests are answered 501")
-		b.log.Warn("FastCgiProxy is not supported yet; matching requests get 501", zap.Stringer("at", cr.Pos))
+	case conf.FastCgiProxy, conf.CGI:
+		return b.appRule(cr, ru)
 	default:
 		return bad("unknown rule")
 	}

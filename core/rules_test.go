@@ -279,20 +279,6 @@ func TestHttpProxyPassesTheSessionIdToTheBackend(t *testing.T) {
 	}
 }
 
-func TestFastCgiProxyAnswers501AndWarns(t *testing.T) {
-	t.Parallel()
-	fc := testRule(conf.FastCgiProxy, `\.php$`, "")
-	fc.Backends = []conf.Backend{{Address: "127.0.0.1:9000"}}
-	s := newServer(t, testConfig(testHost("", nil, testApp("", t.TempDir(), fc))))
-	w := serve(s, "GET", "/index.php")
-	if w.Code != 501 || !strings.Contains(w.Body.String(), "FastCGI") {
-		t.Errorf("GET /index.php = %d %q, want a 501 page about FastCGI", w.Code, w.Body.String())
-	}
-	if ws := s.Status().Warnings; !strings.Contains(strings.Join(ws, "\n"), "FastCgiProxy") {
-		t.Errorf("warnings %q do not mention FastCgiProxy", ws)
-	}
-}
-
 func TestExpandFollowsJavaReplaceAll(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ re, src, target, want string }{

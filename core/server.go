@@ -60,6 +60,8 @@ type Server struct {
 	// deployed are the web-apps served from the deployment repository
 	// (deploy.go); they outlive reloads.
 	deployed atomic.Pointer[[]deployedApp]
+	// apps are the supervised programs and FastCGI pools (apps.go).
+	apps appState
 
 	requests atomic.Uint64
 	errors   atomic.Uint64
@@ -125,6 +127,7 @@ func New(cfg *conf.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	rt.instantiate(s.reg, pc.wrapper())
+	s.apps.instantiate(rt, log)
 	s.cache.Store(pc)
 	s.rt.Store(rt)
 	s.lastReload = ReloadStatus{Time: time.Now(), OK: true}
@@ -231,6 +234,7 @@ func (s *Server) Apply(cfg *conf.Config) error {
 		}
 	}
 	keep := rt.instantiate(s.reg, pc.wrapper())
+	keepApps := s.apps.instantiate(rt, s.log)
 	s.rt.Store(rt)
 	s.swapCache(pc)
 
@@ -249,6 +253,7 @@ func (s *Server) Apply(cfg *conf.Config) error {
 		}
 	}
 	s.reg.Retain(keep)
+	s.apps.retain(keepApps)
 	s.lastReload = ReloadStatus{Time: time.Now(), OK: true}
 	s.reloads.Add(1)
 	return nil
@@ -299,6 +304,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.drains.Wait() // bounded: the drains' servers were shut down above
+	s.apps.close()
 	if pc := s.cache.Load(); pc != nil {
 		pc.retire()
 	}
