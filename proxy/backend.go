@@ -55,6 +55,7 @@ type backend struct {
 
 	cfg       atomic.Pointer[backendConfig]
 	transport atomic.Pointer[http.Transport]
+	direct    pool // GET and HEAD without a body (h1.go)
 
 	state   atomic.Int32
 	until   atomic.Int64 // nanotime until which down/busy holds
@@ -76,6 +77,7 @@ func newBackend(addr string, cfg *backendConfig, log *zap.Logger) *backend {
 	b := &backend{addr: addr, log: log}
 	b.cfg.Store(cfg)
 	b.transport.Store(newTransport(b, cfg.timeout))
+	b.direct.b = b
 	return b
 }
 
@@ -86,12 +88,16 @@ func (b *backend) configure(cfg *backendConfig) {
 	if old.timeout.LoadBalanceIdleTime != cfg.timeout.LoadBalanceIdleTime {
 		prev := b.transport.Swap(newTransport(b, cfg.timeout))
 		prev.CloseIdleConnections()
+		b.direct.closeIdle(false)
 	}
 }
 
 // close drops the idle connections of a backend that is no longer
 // configured; requests still using it finish normally.
-func (b *backend) close() { b.transport.Load().CloseIdleConnections() }
+func (b *backend) close() {
+	b.transport.Load().CloseIdleConnections()
+	b.direct.closeIdle(true)
+}
 
 func (b *backend) fields() []zap.Field {
 	c := b.cfg.Load()

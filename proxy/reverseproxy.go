@@ -21,17 +21,23 @@ import (
 // prompt 503 page.
 func (bl *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upgrade := upgradeType(r.Header)
-	ctx := r.Context()
-	if bl.socketTimeout > 0 && upgrade == "" {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, bl.socketTimeout)
-		defer cancel()
-	}
 	var body *guardedBody
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		body = &guardedBody{rc: r.Body}
 	}
-	header := outboundHeader(r, upgrade)
+	// GET and HEAD go the direct way (h1.go), bounded by a deadline on the
+	// connection; the rest through the Transport, bounded by the context.
+	fast := direct(r, body, upgrade)
+	ctx := r.Context()
+	var header http.Header
+	if !fast {
+		if bl.socketTimeout > 0 && upgrade == "" {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, bl.socketTimeout)
+			defer cancel()
+		}
+		header = outboundHeader(r, upgrade)
+	}
 	retryable := body == nil && upgrade == "" && idempotent(r.Method)
 
 	var tried triedSet
@@ -53,7 +59,13 @@ func (bl *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tried.add(i)
 		b := bl.members[i].b
 		start := nanotime()
-		res, err := b.transport.Load().RoundTrip(outRequest(ctx, r, header, body, b.addr))
+		var res *http.Response
+		var err error
+		if fast {
+			res, err = b.direct.roundTrip(r, bl.socketTimeout)
+		} else {
+			res, err = b.transport.Load().RoundTrip(outRequest(ctx, r, header, body, b.addr))
+		}
 		if err != nil {
 			b.finish()
 			if r.Context().Err() != nil {
@@ -66,7 +78,7 @@ func (bl *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			b.failed(trial, err)
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || fast && isTimeout(err) {
 				bl.log.Warn("backend timed out", append(b.fields(), zap.Duration("timeout", bl.socketTimeout))...)
 				writeErrorPage(w, http.StatusGatewayTimeout, bl.name, "No answer in time from")
 				return
