@@ -29,6 +29,7 @@ func (a *adminPage) Start(env *componentEnv) error {
 	a.h, a.log = h, env.Log
 	a.warn(env.Config)
 	env.Server.Mount(admin.Prefix, h)
+	adminHandler = h // for pages other components add (deploycomp.go)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -346,5 +347,86 @@ func TestRemoteDeployIsOffWithoutAdminUsers(t *testing.T) {
 	}
 	if code, _ := body(t, s.url(0, "/shop/")); code != http.StatusNotFound {
 		t.Errorf("/shop/ answers %d", code)
+	}
+}
+
+func TestAdminDeployPageUploadsAndShowsEachServerAgainstTheTriad(t *testing.T) {
+	t.Parallel()
+	s := newDeploySite(t, true)
+	s.start("a")
+	s.start("b")
+
+	// Upload through /resin-admin's form (as a script: Basic credentials).
+	archive, err := os.ReadFile(s.targz("x.tar.gz", map[string]string{"index.html": "uploaded"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	fw, _ := mw.CreateFormFile("archive", "shop-4.0.tar.gz")
+	fw.Write(archive)
+	mw.WriteField("message", "from the page")
+	mw.Close()
+	req, _ := http.NewRequest("POST", s.url(0, "/resin-admin/deploy"), &form)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.SetBasicAuth("admin", "s3cret")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "deployed=") || !strings.Contains(loc, "4.0") {
+		t.Fatalf("upload: %s, Location %q", resp.Status, loc)
+	}
+	eventually(t, 20*time.Second, "b serves the uploaded version", func() bool {
+		_, b := body(t, s.url(1, "/shop/"))
+		return b == "uploaded"
+	})
+
+	page := func() string {
+		req, _ := http.NewRequest("GET", s.url(1, "/resin-admin/deploy"), nil)
+		req.SetBasicAuth("admin", "s3cret")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return b.String()
+	}
+	p := page()
+	for _, want := range []string{`<tr data-server="a" class="match">`, `<tr data-server="b" class="match">`,
+		`<tr data-server="c" class="down mismatch">`, `<tr data-server="d" class="down mismatch">`, "&#10007; differs", "4.0", `<form method="post" action="/resin-admin/deploy" enctype="multipart/form-data">`} {
+		if !strings.Contains(p, want) {
+			t.Errorf("deploy page lacks %q:\n%s", want, p)
+		}
+	}
+	// c comes up, catches up, and turns green.
+	s.start("c")
+	if p := page(); !strings.Contains(p, `<tr data-server="c" class="match">`) {
+		t.Errorf("after c caught up the page shows:\n%s", p)
+	}
+
+	// A bad upload is refused with the reason and changes nothing.
+	form.Reset()
+	mw = multipart.NewWriter(&form)
+	fw, _ = mw.CreateFormFile("archive", "shop-5.0.tar.gz")
+	fw.Write([]byte("not an archive"))
+	mw.Close()
+	req, _ = http.NewRequest("POST", s.url(0, "/resin-admin/deploy"), &form)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.SetBasicAuth("admin", "s3cret")
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "error=") || !strings.Contains(loc, "gzip") {
+		t.Errorf("bad upload: Location %q", loc)
+	}
+	if _, b := body(t, s.url(0, "/shop/")); b != "uploaded" {
+		t.Errorf("after a bad upload a serves %q", b)
 	}
 }

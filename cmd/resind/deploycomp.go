@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -15,6 +18,11 @@ import (
 )
 
 func init() { components = append(components, func() component { return &deployer{} }) }
+
+// adminHandler is /resin-admin's handler once the admin component started
+// (components start in file order: admin.go comes first), so that the
+// deployer can add its page.
+var adminHandler *admin.Handler
 
 // deployPoll is how often a server asks the triad for newer deployments
 // when nobody told it of one.
@@ -65,6 +73,9 @@ func (d *deployer) Start(env *componentEnv) error {
 	d.h = deploy.NewHandler(svc, d.rep, admin.CheckUser, log)
 	d.h.SetAuth(env.Config.AdminUsers, deploy.ClusterSecret(env.Config))
 	env.Server.Mount(deploy.PathPrefix, d.h)
+	if adminHandler != nil {
+		adminHandler.SetDeployments(d)
+	}
 
 	// A server started after a deployment catches up before it serves.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -121,4 +132,78 @@ func (d *deployer) sessionIdle(host, ctx string) time.Duration {
 		}
 	}
 	return 0
+}
+
+// Apps implements admin.Deployments: what every server of the cluster
+// serves, lined up against the triad.
+func (d *deployer) Apps(ctx context.Context) []admin.DeployApp {
+	cfg := d.cfg.Load()
+	var order []string
+	if cl := cfg.Cluster(d.self.ClusterID); cl != nil {
+		for _, sv := range cl.Servers {
+			order = append(order, sv.ID)
+		}
+	}
+	var out []admin.DeployApp
+	for _, v := range d.svc.ClusterView(ctx, d.peers, d.self.ID, order) {
+		a := admin.DeployApp{Tag: v.Tag, TriadTree: v.TriadTree}
+		for _, sv := range v.Servers {
+			c := admin.DeployCell{Server: sv.Server, Triad: sv.Triad, Matches: sv.Matches, Error: sv.Error}
+			if st := sv.Status; st != nil {
+				c.Served, c.Version, c.Tree, c.Date = true, st.Version, st.Tree, st.Date
+			}
+			a.Servers = append(a.Servers, c)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// Upload implements admin.Deployments: the admin page's upload form.
+func (d *deployer) Upload(user, filename string, r io.Reader, name, version, message string) (string, error) {
+	n, v := nameVersion(filename)
+	if name != "" {
+		n = name
+	}
+	if version != "" {
+		v = version
+	}
+	tag := deploy.Tag{Stage: deploy.DefaultStage, Host: deploy.DefaultHost, Name: n}
+	if err := tag.Check(); err != nil {
+		return "", err
+	}
+	if err := deploy.CheckVersion(v); err != nil {
+		return "", err
+	}
+	// The archive's kind is in its name: keep the extension.
+	tmp, err := os.CreateTemp("", "resind-upload-*-"+filepath.Base(filename))
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := io.Copy(tmp, r); err != nil {
+		return "", err
+	}
+	files, err := deploy.ReadPath(tmp.Name(), deploy.DefaultLimits)
+	if err != nil {
+		return "", err
+	}
+	if len(files) == 0 {
+		return "", fmt.Errorf("%s holds no files", filename)
+	}
+	c, err := d.svc.DeployFiles(tag, v, message, user, files)
+	if err != nil {
+		return "", err
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		d.rep.Notify(ctx)
+	}()
+	msg := fmt.Sprintf("Deployed %s", tag)
+	if v != "" {
+		msg += " version " + v
+	}
+	return msg + ": tree " + c.Tree + ".", nil
 }
