@@ -1,0 +1,203 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// appsConf runs one hello application three ways in one web-app: as a
+// supervised FastCGI pool, as a supervised HTTP server and as CGI scripts.
+const appsConf = `<resin xmlns="http://caucho.com/ns/resin" xmlns:resin="urn:java:com.caucho.resin">
+  <cluster id="app">
+    <server id="app-a" address="127.0.0.1" port="{{.Cluster}}">
+      <http address="127.0.0.1" port="{{.HTTP}}"/>
+    </server>
+    <host id="">
+      <web-app id="/" root-directory="${__DIR__}/root">
+        <session-config/>
+        <resin:FastCgiProxy regexp="^/fcgi/" command="{{.Hello}} -fcgi" min-processes="1" max-processes="2" timeout="2s" stop-timeout="2s"/>
+        <resin:HttpProxy regexp="^/http/" command="{{.Hello}}" health-path="/" health-interval="250ms" timeout="2s" stop-timeout="2s"/>
+        <servlet-mapping url-pattern="*.cgi" servlet-class="com.caucho.servlets.CGIServlet">
+          <init timeout="2s"/>
+        </servlet-mapping>
+      </web-app>
+    </host>
+  </cluster>
+</resin>
+`
+
+type appsData struct {
+	ports
+	Hello string
+}
+
+var (
+	helloOnce sync.Once
+	helloPath string
+)
+
+// helloApp builds app/testdata/hello next to the resind binary once.
+func helloApp(t *testing.T) string {
+	t.Helper()
+	helloOnce.Do(func() {
+		p := filepath.Join(filepath.Dir(resindBin), "hello")
+		out, err := exec.Command("go", "build", "-o", p, "../../app/testdata/hello").CombinedOutput()
+		if err != nil {
+			t.Logf("building hello: %v\n%s", err, out)
+			return
+		}
+		helloPath = p
+	})
+	if helloPath == "" {
+		t.Fatal("no hello app")
+	}
+	return helloPath
+}
+
+// appsSite writes the configuration and the CGI scripts.
+func appsSite(t *testing.T) (*site, appsData) {
+	s := newSite(t)
+	d := appsData{ports: ports{HTTP: freePort(t), Cluster: freePort(t)}, Hello: helloApp(t)}
+	s.write("resin.xml", appsConf, d)
+	for name, body := range map[string]string{
+		"hello.cgi": `printf 'Content-Type: text/plain\r\n\r\nhello\n'`,
+		// The same answer as hello's /env, from the CGI variables.
+		"env.cgi": `printf 'Content-Type: text/plain\r\n\r\n'
+printf 'session=%s\nforwarded-for=%s\nremote=%s\n' "$HTTP_X_RESIN_SESSION_ID" "$HTTP_X_FORWARDED_FOR" "$REMOTE_ADDR"`,
+		"die.cgi":  `kill -9 $$`,
+		"slow.cgi": "sleep 30",
+	} {
+		p := filepath.Join(s.dir, "root", name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, d
+}
+
+func appRunning(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	st := string(b)
+	i := strings.LastIndexByte(st, ')')
+	return !(i >= 0 && i+2 < len(st) && st[i+2] == 'Z')
+}
+
+func TestAppsServeThreeWaysSurviveKillsAndStopCleanly(t *testing.T) {
+	t.Parallel()
+	s, d := appsSite(t)
+	s.start("app-a")
+	base := fmt.Sprintf("http://127.0.0.1:%d", d.HTTP)
+	fetch := func(path string, hdr ...string) (int, string) {
+		resp, body := get(t, base+path, hdr...)
+		return resp.StatusCode, body
+	}
+	pid := func(path string) int {
+		t.Helper()
+		code, body := fetch(path)
+		n, err := strconv.Atoi(strings.TrimSpace(body))
+		if code != 200 || err != nil {
+			t.Fatalf("GET %s = %d %q", path, code, body)
+		}
+		return n
+	}
+
+	for _, path := range []string{"/fcgi/", "/http/", "/hello.cgi"} {
+		if code, body := fetch(path); code != 200 || body != "hello\n" {
+			t.Errorf("GET %s = %d %q", path, code, body)
+		}
+	}
+	// Each way sees the session and the client alike.
+	var seen []string
+	for _, path := range []string{"/fcgi/env", "/http/env", "/env.cgi"} {
+		code, body := fetch(path, "Cookie", "JSESSIONID=aaaSessionForApps", "X-Forwarded-For", "198.51.100.9")
+		if code != 200 || !strings.Contains(body, "session=aaaSessionForApps\nforwarded-for=198.51.100.9, 127.0.0.1\n") {
+			t.Errorf("GET %s = %d %q", path, code, body)
+		}
+		seen = append(seen, body)
+	}
+	if seen[0] != seen[1] || seen[1] != seen[2] {
+		t.Errorf("the three ways saw different things:\n%q\n%q\n%q", seen[0], seen[1], seen[2])
+	}
+
+	// stderr goes into resind's log.
+	if code, _ := fetch("/fcgi/stderr"); code != 200 {
+		t.Errorf("/fcgi/stderr = %d", code)
+	}
+	eventually(t, 10*time.Second, "the app's stderr in the log", func() bool {
+		return strings.Contains(s.log("app-a"), "hello from stderr")
+	})
+
+	// Slow: 504 with a page naming the app; broken: 502.
+	for _, path := range []string{"/fcgi/slow?ms=5000", "/http/slow?ms=5000", "/slow.cgi"} {
+		if code, body := fetch(path); code != 504 || !strings.Contains(body, "No answer in time") {
+			t.Errorf("GET %s = %d %q, want 504", path, code, body)
+		}
+	}
+	if code, body := fetch("/die.cgi"); code != 502 || !strings.Contains(body, "die.cgi") {
+		t.Errorf("GET /die.cgi = %d %q, want 502", code, body)
+	}
+	if code, _ := fetch("/hello.cgi"); code != 200 {
+		t.Errorf("CGI after a script died: %d", code)
+	}
+
+	// Killed: the supervised processes come back.
+	fpid, hpid := pid("/fcgi/pid"), pid("/http/pid")
+	syscall.Kill(fpid, syscall.SIGKILL)
+	syscall.Kill(hpid, syscall.SIGKILL)
+	eventually(t, 15*time.Second, "new FastCGI and HTTP processes", func() bool {
+		code1, b1 := fetch("/fcgi/pid")
+		code2, b2 := fetch("/http/pid")
+		return code1 == 200 && code2 == 200 && strings.TrimSpace(b1) != strconv.Itoa(fpid) && strings.TrimSpace(b2) != strconv.Itoa(hpid)
+	})
+
+	// Stopped: every process resind started, and their children, go.
+	pids := []int{pid("/fcgi/pid"), pid("/http/pid"), pid("/fcgi/spawn"), pid("/http/spawn")}
+	s.stop("app-a")
+	for _, p := range pids {
+		if appRunning(p) {
+			t.Errorf("process %d outlived resind stop", p)
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+}
+
+func TestAppsDieWithAKilledResind(t *testing.T) {
+	t.Parallel()
+	s, d := appsSite(t)
+	s.start("app-a")
+	base := fmt.Sprintf("http://127.0.0.1:%d", d.HTTP)
+	var pids []int
+	for _, path := range []string{"/fcgi/pid", "/http/pid"} {
+		resp, body := get(t, base+path)
+		n, err := strconv.Atoi(strings.TrimSpace(body))
+		if resp.StatusCode != 200 || err != nil {
+			t.Fatalf("GET %s = %d %q", path, resp.StatusCode, body)
+		}
+		pids = append(pids, n)
+	}
+	b, err := os.ReadFile(filepath.Join(s.dir, "data", "app-a", "resind.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	syscall.Kill(rpid, syscall.SIGKILL)
+	delete(s.started, "app-a")
+	for _, p := range pids {
+		eventually(t, 10*time.Second, fmt.Sprintf("app process %d to go with resind", p), func() bool { return !appRunning(p) })
+	}
+}
