@@ -1,0 +1,181 @@
+package proxy
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// These tests drive the direct path (GET and HEAD) against real backends
+// on loopback.
+
+func TestIdleConnectionTheBackendClosedIsReplacedWithoutAnError(t *testing.T) {
+	t.Parallel()
+	var closed, hits atomic.Int64
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "hello")
+	}))
+	// The backend drops idle keep-alive connections quickly, as many do.
+	be.Config.IdleTimeout = 20 * time.Millisecond
+	be.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	be.Start()
+	t.Cleanup(be.Close)
+	addr := be.Listener.Addr().String()
+	fe := front(t, newTestRegistry(t).Balancer(target("app", addr)))
+	for i := range 3 {
+		if code, body, _ := get(t, fe.URL+"/page"); code != http.StatusOK || body != "hello" {
+			t.Fatalf("GET %d: %d %q", i+1, code, body)
+		}
+		want := int64(i + 1)
+		eventually(t, "the backend to close the idle connection", func() bool { return closed.Load() >= want })
+	}
+	if n := hits.Load(); n != 3 {
+		t.Errorf("3 GETs reached the backend %d times", n)
+	}
+}
+
+func TestConnectionCloseFromBackendIsNotReused(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int64
+	be := newTestBackendWith(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, "once")
+	}, &conns)
+	reg := newTestRegistry(t)
+	fe := front(t, reg.Balancer(target("app", be.addr())))
+	for range 3 {
+		if code, body, h := get(t, fe.URL); code != http.StatusOK || body != "once" || h.Get("Connection") == "close" {
+			t.Fatalf("got %d %q, Connection %q", code, body, h.Get("Connection"))
+		}
+	}
+	if n := conns.Load(); n != 3 {
+		t.Errorf("3 GETs answered with Connection: close used %d connections, want 3", n)
+	}
+	eventually(t, "no idle connection", func() bool { return statusOf(reg, be.addr()).Idle == 0 })
+}
+
+func TestKeepAliveConnectionIsReusedAcrossRequests(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int64
+	be := newTestBackendWith(t, "a", nil, &conns)
+	fe := front(t, newTestRegistry(t).Balancer(target("app", be.addr())))
+	for range 5 {
+		get(t, fe.URL)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("5 sequential GETs opened %d backend connections, want 1", n)
+	}
+}
+
+func TestOversizedBackendResponseHeaderAnswers502(t *testing.T) {
+	t.Parallel()
+	huge := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Huge", strings.Repeat("h", maxResponseHeaderBytes+1))
+	}
+	a, b := newTestBackend(t, "a", huge), newTestBackend(t, "b", huge)
+	fe := front(t, newTestRegistry(t).Balancer(target("app", a.addr(), b.addr())))
+	if code, _, _ := get(t, fe.URL); code != http.StatusBadGateway {
+		t.Errorf("status %d, want 502 (tried on both backends)", code)
+	}
+}
+
+func TestInterimResponsesAreSkippedForTheFinalOne(t *testing.T) {
+	t.Parallel()
+	be := newTestBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		io.WriteString(w, "final")
+	})
+	fe := front(t, newTestRegistry(t).Balancer(target("app", be.addr())))
+	if code, body, _ := get(t, fe.URL); code != http.StatusOK || body != "final" {
+		t.Errorf("got %d %q, want 200 \"final\"", code, body)
+	}
+}
+
+func TestHeadAnswersHeadersWithoutBodyAndKeepsTheConnection(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int64
+	be := newTestBackendWith(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5")
+		if r.Method == http.MethodGet {
+			io.WriteString(w, "hello")
+		}
+	}, &conns)
+	fe := front(t, newTestRegistry(t).Balancer(target("app", be.addr())))
+	res, err := http.Head(fe.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.ContentLength != 5 {
+		t.Errorf("HEAD: %d, Content-Length %d", res.StatusCode, res.ContentLength)
+	}
+	if code, body, _ := get(t, fe.URL); code != http.StatusOK || body != "hello" {
+		t.Errorf("GET after HEAD: %d %q", code, body)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("HEAD then GET used %d backend connections, want 1", n)
+	}
+}
+
+func TestChunkedResponseTrailersReachTheClient(t *testing.T) {
+	t.Parallel()
+	be := newTestBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Checksum")
+		io.WriteString(w, "part one, ")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "part two")
+		w.Header().Set("X-Checksum", "abc123")
+	})
+	fe := front(t, newTestRegistry(t).Balancer(target("app", be.addr())))
+	res, err := http.Get(fe.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(body) != "part one, part two" || res.Trailer.Get("X-Checksum") != "abc123" {
+		t.Errorf("body %q, trailer %v", body, res.Trailer)
+	}
+}
+
+func TestClientLeavingMidBodyClosesTheBackendConnection(t *testing.T) {
+	t.Parallel()
+	gone := make(chan struct{})
+	be := newTestBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first chunk")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // ends when the proxy closes the connection
+		close(gone)
+	})
+	reg := newTestRegistry(t)
+	fe := front(t, reg.Balancer(target("app", be.addr())))
+	res, err := http.Get(fe.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len("first chunk"))
+	if _, err := io.ReadFull(res.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close() // the client goes away while the body streams
+	select {
+	case <-gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the backend connection stayed open after the client left")
+	}
+	eventually(t, "the request to end", func() bool { return statusOf(reg, be.addr()).Active == 0 })
+}
