@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,16 +47,21 @@ type Handler struct {
 	svc   *Service
 	rep   *Replicator
 	log   *zap.Logger
-	check func(users []conf.AdminUser, user, password string) bool
+	check CheckFunc
 
 	users  atomic.Pointer[[]conf.AdminUser]
 	secret atomic.Pointer[[]byte]
 	mux    *http.ServeMux
 }
 
-// NewHandler serves svc's API. check tells whether user and password are
-// one of users, as /resin-admin checks them.
-func NewHandler(svc *Service, rep *Replicator, check func([]conf.AdminUser, string, string) bool, log *zap.Logger) *Handler {
+// CheckFunc tells whether r may act as user with password, one of users,
+// as /resin-admin checks them (admin.Checker.Check); retry > 0 refuses a
+// client that failed too often lately.
+type CheckFunc func(r *http.Request, users []conf.AdminUser, user, password string) (ok bool, retry time.Duration)
+
+// NewHandler serves svc's API; rep (nil for none) is told of deployments
+// and of peers' notifications.
+func NewHandler(svc *Service, rep *Replicator, check CheckFunc, log *zap.Logger) *Handler {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -98,7 +105,16 @@ func (h *Handler) client(next func(http.ResponseWriter, *http.Request, string)) 
 			return
 		}
 		user, pass, ok := r.BasicAuth()
-		if !ok || !h.check(users, user, pass) {
+		if ok {
+			var retry time.Duration
+			ok, retry = h.check(r, users, user, pass)
+			if retry > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
+				http.Error(w, "too many failed logins from your address; try again later", http.StatusTooManyRequests)
+				return
+			}
+		}
+		if !ok {
 			h.log.Warn("deploy: authentication failed", zap.String("user", user), zap.String("client", r.RemoteAddr))
 			w.Header().Set("WWW-Authenticate", `Basic realm="resin", charset="UTF-8"`)
 			http.Error(w, "wrong user name or password", http.StatusUnauthorized)

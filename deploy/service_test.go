@@ -135,7 +135,7 @@ func TestUnpackFailureLeavesNothingBehind(t *testing.T) {
 // peerServer serves s's API over real HTTP and counts the objects peers
 // ask for.
 func peerServer(t *testing.T, s *Service, secret []byte) (*httptest.Server, *int) {
-	h := NewHandler(s, nil, func([]conf.AdminUser, string, string) bool { return false }, nil)
+	h := NewHandler(s, nil, func(*http.Request, []conf.AdminUser, string, string) (bool, time.Duration) { return false, 0 }, nil)
 	h.SetAuth(nil, secret)
 	var mu sync.Mutex
 	asked := new(int)

@@ -329,6 +329,30 @@ func TestBadDeploymentsAreRefusedAndChangeNothing(t *testing.T) {
 	}
 	unchanged("a tampered blob")
 
+	// Guessing passwords is cut short as on /resin-admin: after five
+	// failures a minute even the right password waits.
+	for i := 0; ; i++ {
+		req, _ := http.NewRequest("GET", s.url(0, "/resin-deploy/list"), nil)
+		req.SetBasicAuth("admin", fmt.Sprint("guess", i))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if i < 4 || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("limited after %d guesses, Retry-After %q", i, resp.Header.Get("Retry-After"))
+			}
+			break
+		}
+		if resp.StatusCode != http.StatusUnauthorized || i > 6 {
+			t.Fatalf("guess %d: %s", i, resp.Status)
+		}
+	}
+	if r := s.resind("-server", "a", "deploy-list", "-user", "admin", "-password", "s3cret"); r.code == 0 || !strings.Contains(r.stderr, "too many failed logins") {
+		t.Errorf("right password after guessing: exit %d %q", r.code, r.stderr)
+	}
+
 	// Cluster endpoints want the cluster signature, not a password.
 	req, _ = http.NewRequest("GET", s.url(0, "/resin-deploy/cluster/refs"), nil)
 	req.SetBasicAuth("admin", "s3cret")

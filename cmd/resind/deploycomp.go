@@ -70,7 +70,7 @@ func (d *deployer) Start(env *componentEnv) error {
 	d.svc = svc
 	d.peers = deploy.NewHTTPPeers(env.Self.ID, deploy.PeersOf(env.Config, env.Self), deploy.ClusterSecret(env.Config), log)
 	d.rep = deploy.NewReplicator(svc, d.peers, deployPoll, log)
-	d.h = deploy.NewHandler(svc, d.rep, admin.CheckUser, log)
+	d.h = deploy.NewHandler(svc, d.rep, admin.NewChecker().Check, log)
 	d.h.SetAuth(env.Config.AdminUsers, deploy.ClusterSecret(env.Config))
 	env.Server.Mount(deploy.PathPrefix, d.h)
 	if adminHandler != nil {
