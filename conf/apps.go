@@ -77,6 +77,23 @@ func (l *loader) appProp(r *Rule, p prop) bool {
 	}
 	d := l.desc(p.owner)
 	switch p.name {
+	case "address", "addresses":
+		// PHP-FPM listens on a Unix socket as often as on a port:
+		// FastCgiProxy also takes "unix:/run/php/fpm.sock".
+		v, _ := l.str(p)
+		if r.Kind != FastCgiProxy || !strings.Contains(v, "unix:") {
+			return false
+		}
+		for _, a := range strings.FieldsFunc(v, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r' }) {
+			if path, ok := strings.CutPrefix(a, "unix:"); ok {
+				if !filepath.IsAbs(path) {
+					l.errorf(p.pos, "%s: address %q: the socket path must be absolute", d, a)
+				}
+				r.Backends = append(r.Backends, Backend{Address: a, Weight: 100})
+				continue
+			}
+			r.Backends = append(r.Backends, l.backend(p.pos, d, a, 100, false))
+		}
 	case "command":
 		v, _ := l.str(p)
 		app().Command = l.command(p, v)

@@ -16,7 +16,7 @@ func TestSupervisedCommandsAndCGIMappingsLoad(t *testing.T) {
         <resin:FastCgiProxy regexp="\.php$" command="bin/php-cgi -c php.ini" min-processes="1" max-processes="8" idle-timeout="2m" timeout="30s">
           <env name="PHP_FCGI_MAX_REQUESTS" value="500"/>
         </resin:FastCgiProxy>
-        <resin:FastCgiProxy regexp="^/fpm/" address="127.0.0.1:9000" timeout="5s"/>
+        <resin:FastCgiProxy regexp="^/fpm/" address="127.0.0.1:9000 unix:/run/php/fpm.sock" timeout="5s"/>
         <resin:HttpProxy regexp="^/api/" command="/usr/bin/node server.js" work-dir="api" health-path="healthz" socket="unix" start-timeout="10s"/>
         <servlet-mapping url-pattern="*.cgi" servlet-class="com.caucho.servlets.CGIServlet"/>
         <servlet servlet-name="cgi" servlet-class="com.caucho.servlets.CGIServlet">
@@ -37,7 +37,7 @@ func TestSupervisedCommandsAndCGIMappingsLoad(t *testing.T) {
 		!slices.Equal(fc.Env, []string{"PHP_FCGI_MAX_REQUESTS=500"}) || len(r[0].Backends) != 0 {
 		t.Errorf("FastCgiProxy command %+v", fc)
 	}
-	if a := r[1].App; len(r[1].Backends) != 1 || a == nil || len(a.Command) != 0 || a.Timeout != 5*time.Second {
+	if a := r[1].App; len(r[1].Backends) != 2 || r[1].Backends[1].Address != "unix:/run/php/fpm.sock" || a == nil || len(a.Command) != 0 || a.Timeout != 5*time.Second {
 		t.Errorf("FastCgiProxy address %+v %+v", r[1].Backends, a)
 	}
 	if a := r[2].App; a.Dir != filepath.Join(dir, "api") || a.HealthPath != "/healthz" || !a.Unix || a.StartTimeout != 10*time.Second || a.Command[0] != "/usr/bin/node" {

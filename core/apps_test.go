@@ -254,3 +254,20 @@ func TestSupervisedAppsStopWhenDroppedByAReloadAndAtShutdown(t *testing.T) {
 		t.Errorf("FastCGI process %d survived Shutdown", fpid)
 	}
 }
+
+func TestFastCgiProxyOverAUnixSocket(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "fpm.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go fcgi.Serve(ln, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "over unix") })
+	fc := testRule(conf.FastCgiProxy, `\.php$`, "")
+	fc.Backends = []conf.Backend{{Address: "unix:" + sock}}
+	s := newServer(t, testConfig(testHost("", nil, testApp("", t.TempDir(), fc))))
+	if w := serve(s, "GET", "/index.php"); w.Code != 200 || w.Body.String() != "over unix" {
+		t.Errorf("GET = %d %q", w.Code, w.Body.String())
+	}
+}
