@@ -263,7 +263,7 @@ func TestFastCgiProxyOverAUnixSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go fcgi.Serve(ln, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "over unix") })
+	go fcgi.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "over unix") }))
 	fc := testRule(conf.FastCgiProxy, `\.php$`, "")
 	fc.Backends = []conf.Backend{{Address: "unix:" + sock}}
 	s := newServer(t, testConfig(testHost("", nil, testApp("", t.TempDir(), fc))))
