@@ -144,6 +144,8 @@ type WebApp struct {
 	Rules []*Rule
 	// Session is the <session-config>, nil when the web-app has none.
 	Session *SessionConfig
+	// Caches are its <resin:ClusterCache>s, in document order.
+	Caches []*ClusterCache
 }
 
 // SessionConfig is <session-config>.

@@ -232,6 +232,10 @@ func (l *loader) webApp(hs *hostScope, defaults []*node, own *node) (*WebApp, st
 				}
 			case "servlet", "servlet-mapping":
 				l.servletProp(app, p)
+			case "ClusterCache":
+				if c := l.clusterCache(p); c != nil {
+					app.Caches = append(app.Caches, c)
+				}
 			default:
 				l.unknown(p)
 			}
