@@ -15,7 +15,7 @@ import (
 // never written to), so serving copies map slots, not strings.
 func serveEntry(w http.ResponseWriter, r *http.Request, e *entry, now time.Time, xcache []string) {
 	h := w.Header()
-	age := []string{itoa(int64(e.age(now) / time.Second))}
+	age := ageValue(int64(e.age(now) / time.Second))
 	if e.status == http.StatusOK && notModified(r.Header, e) {
 		for _, k := range notModifiedFields {
 			if v, ok := e.header[k]; ok {
@@ -104,3 +104,20 @@ func ifRangeHolds(h http.Header, e *entry) bool {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// ageValues are the Age fields of the first seconds of an entry's life,
+// shared read-only (cap == len) so that a hit allocates none.
+var ageValues = func() [][]string {
+	v := make([][]string, 1024)
+	for i := range v {
+		v[i] = []string{itoa(int64(i))}
+	}
+	return v
+}()
+
+func ageValue(secs int64) []string {
+	if secs >= 0 && secs < int64(len(ageValues)) {
+		return ageValues[secs]
+	}
+	return []string{itoa(secs)}
+}

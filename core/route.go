@@ -15,6 +15,10 @@ import (
 // sessionHeader carries the session id to HttpProxy backends.
 const sessionHeader = "X-Resin-Session-Id"
 
+// serverField is the Server header of every response, shared read-only
+// (cap == len: a handler's Add copies it) so that no request allocates it.
+var serverField = []string{"resind"}
+
 // ServeHTTP is the flow of a request on every listener: mounts, then the
 // host by Host header, the host's rules, the web-app with the longest
 // context path, its rules, and static files when no rule ended the
@@ -22,7 +26,7 @@ const sessionHeader = "X-Resin-Session-Id"
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &recorder{ResponseWriter: w}
-	rw.Header().Set("Server", "resind")
+	rw.Header()["Server"] = serverField
 	s.requests.Add(1)
 	finished := false
 	defer func() {
@@ -213,10 +217,12 @@ func location(r *http.Request, ctx, target string) string {
 	if base.Host == "" {
 		base.Host = "localhost"
 	}
-	ref, err := url.Parse(target)
+	// A rule's $1 may carry a decoded %0d%0a from the request path: it
+	// goes out encoded, never as a header break (response splitting).
+	ref, err := url.Parse(escapeControls(target))
 	if err != nil {
 		// Not a valid URL reference: send it as written rather than fail.
-		return target
+		return escapeControls(target)
 	}
 	return base.ResolveReference(ref).String()
 }
