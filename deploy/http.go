@@ -169,12 +169,22 @@ func (h *Handler) missing(w http.ResponseWriter, r *http.Request, _ string) {
 // content does not match is refused, and so is the rest of the upload.
 func (h *Handler) blobs(w http.ResponseWriter, r *http.Request, _ string) {
 	lim := h.svc.opts.Limits
-	objs, err := readObjects(bufio.NewReader(io.LimitReader(r.Body, lim.MaxBytes+int64(lim.MaxFiles)*128+1)), lim.MaxFiles)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	for _, o := range objs {
+	// One upload holds at most one deployment's files, with their headers.
+	br := bufio.NewReader(http.MaxBytesReader(w, r.Body, lim.MaxBytes+int64(lim.MaxFiles)*128))
+	n := 0
+	for ; ; n++ {
+		o, err := readObject(br)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if n >= lim.MaxFiles {
+			http.Error(w, fmt.Sprintf("more than the limit of %d files", lim.MaxFiles), http.StatusBadRequest)
+			return
+		}
 		if o.Kind != "blob" {
 			http.Error(w, fmt.Sprintf("object %s: only blobs may be uploaded", o.Hash), http.StatusBadRequest)
 			return
@@ -185,7 +195,7 @@ func (h *Handler) blobs(w http.ResponseWriter, r *http.Request, _ string) {
 			return
 		}
 	}
-	writeJSON(w, map[string]int{"stored": len(objs)})
+	writeJSON(w, map[string]int{"stored": n})
 }
 
 func (h *Handler) answer(w http.ResponseWriter, c Commit, err error) {

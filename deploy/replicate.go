@@ -286,33 +286,47 @@ func writeObject(w io.Writer, o Object) error {
 // maxObject bounds one object read from the wire.
 const maxObject = 1 << 30
 
+// readObject reads one object written by writeObject; io.EOF after the
+// last.
+func readObject(r *bufio.Reader) (Object, error) {
+	line, err := r.ReadString('\n')
+	if errors.Is(err, io.EOF) && line == "" {
+		return Object{}, io.EOF
+	}
+	if err != nil {
+		return Object{}, fmt.Errorf("object stream: %w", err)
+	}
+	f := strings.Fields(line)
+	if len(f) != 3 {
+		return Object{}, fmt.Errorf("object stream: bad header %q", strings.TrimSpace(line))
+	}
+	n, err := strconv.Atoi(f[2])
+	if err != nil || n < 0 || n > maxObject {
+		return Object{}, fmt.Errorf("object stream: bad size %q", f[2])
+	}
+	// Grown as the data arrives, so a size that lies costs nothing.
+	var data bytes.Buffer
+	if m, err := io.CopyN(&data, r, int64(n)); err != nil {
+		return Object{}, fmt.Errorf("object stream: %s: %d of %d bytes: %w", f[0], m, n, err)
+	}
+	return Object{Hash: f[0], Kind: f[1], Data: data.Bytes()}, nil
+}
+
 // readObjects reads up to max objects written by writeObject.
 func readObjects(r *bufio.Reader, max int) ([]Object, error) {
 	var out []Object
 	for {
-		line, err := r.ReadString('\n')
-		if errors.Is(err, io.EOF) && line == "" {
+		o, err := readObject(r)
+		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("object stream: %w", err)
-		}
-		f := strings.Fields(line)
-		if len(f) != 3 {
-			return nil, fmt.Errorf("object stream: bad header %q", strings.TrimSpace(line))
-		}
-		n, err := strconv.Atoi(f[2])
-		if err != nil || n < 0 || n > maxObject {
-			return nil, fmt.Errorf("object stream: bad size %q", f[2])
+			return nil, err
 		}
 		if len(out) >= max {
 			return nil, errors.New("object stream: more objects than asked for")
 		}
-		data := make([]byte, n)
-		if _, err := io.ReadFull(r, data); err != nil {
-			return nil, fmt.Errorf("object stream: %w", err)
-		}
-		out = append(out, Object{Hash: f[0], Kind: f[1], Data: data})
+		out = append(out, o)
 	}
 }
 

@@ -72,7 +72,12 @@ func (r *remote) ready(o options, stderr io.Writer) error {
 // call sends a request to the deployment API and decodes the JSON answer
 // into out (unless nil).
 func (r *remote) call(method, path, ctype string, body []byte, out any) error {
-	req, err := http.NewRequest(method, "http://"+r.address+deploy.PathPrefix+path, bytes.NewReader(body))
+	return r.send(method, path, ctype, bytes.NewReader(body), out)
+}
+
+// send is call with a streamed body.
+func (r *remote) send(method, path, ctype string, body io.Reader, out any) error {
+	req, err := http.NewRequest(method, "http://"+r.address+deploy.PathPrefix+path, body)
 	if err != nil {
 		return err
 	}
@@ -207,19 +212,25 @@ func cmdDeploy(o options, stdout, stderr io.Writer) error {
 	}
 	var sent int64
 	if len(missing.Missing) > 0 {
-		var body bytes.Buffer
-		bw := bufio.NewWriter(&body)
 		for _, h := range missing.Missing {
 			data, ok := byHash[h]
 			if !ok {
 				return fail(1, "the server asked for blob %s, which is not in %s", h, file)
 			}
-			fmt.Fprintf(bw, "%s blob %d\n", h, len(data))
-			bw.Write(data)
 			sent += int64(len(data))
 		}
-		bw.Flush()
-		if err := r.call(http.MethodPost, "/blobs", "application/octet-stream", body.Bytes(), nil); err != nil {
+		// Streamed: the blobs are in memory already, once.
+		pr, pw := io.Pipe()
+		go func() {
+			bw := bufio.NewWriter(pw)
+			for _, h := range missing.Missing {
+				fmt.Fprintf(bw, "%s blob %d\n", h, len(byHash[h]))
+				bw.Write(byHash[h])
+			}
+			pw.CloseWithError(bw.Flush())
+		}()
+		if err := r.send(http.MethodPost, "/blobs", "application/octet-stream", pr, nil); err != nil {
+			pr.Close()
 			return err
 		}
 	}
