@@ -203,10 +203,13 @@ static int exchange(struct rconn *c, const struct srun_addr *a, struct http_head
 
 	stream_init(&c->bs, c->backend, c->bs.buf, RESIN_RESP_BUF);
 	stream_idle(&c->bs, resin_backend_timeout);
+	c->bs.watch = c->client; /* a client that left ends the wait */
 	for (;;) {
 		n = read_head(&c->bs, NULL);
 		if (n <= 0) {
 			drop_backend(c);
+			if (n == -ECONNABORTED)
+				return CLOSE;
 			if (n == -E2BIG)
 				return -EIO;
 			/* No answer: a GET may go elsewhere; a body was used up. */

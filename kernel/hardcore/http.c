@@ -186,8 +186,11 @@ static int parse_fields(const char *p, int len, bool request, struct http_head *
 	if (h->minor == 0 && !keep_alive)
 		h->close = true;
 	if (request) {
-		/* A request body must have one unambiguous length. */
-		if (other_te || (chunked && have_length))
+		/*
+		 * A request body must have one unambiguous length, and HTTP/1.0
+		 * has no Transfer-Encoding (RFC 9112 6.1: faulty framing).
+		 */
+		if (other_te || (chunked && have_length) || (chunked && h->minor == 0))
 			return -EINVAL;
 		h->body = chunked ? BODY_CHUNKED : have_length ? BODY_LENGTH : BODY_NONE;
 		if (h->body == BODY_LENGTH && h->length == 0)

@@ -88,6 +88,7 @@ struct stream {
 	int start, end; /* buffered, unconsumed bytes are buf[start:end) */
 	unsigned long deadline; /* jiffies: every read ends by then; 0 for none */
 	unsigned int idle;      /* seconds each read may wait; 0 for none */
+	struct socket *watch;   /* a peer whose going away ends a read (-ECONNABORTED) */
 	bool eof;
 };
 

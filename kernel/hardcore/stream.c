@@ -10,6 +10,7 @@
 #include <linux/uio.h>
 #include <linux/string.h>
 #include <net/sock.h>
+#include <net/tcp_states.h>
 
 #include "resin.h"
 
@@ -21,6 +22,7 @@ void stream_init(struct stream *s, struct socket *sock, char *buf, int cap)
 	s->start = s->end = 0;
 	s->deadline = 0;
 	s->idle = 0;
+	s->watch = NULL;
 	s->eof = false;
 }
 
@@ -45,10 +47,20 @@ void stream_compact(struct stream *s)
 	s->start = 0;
 }
 
+/* gone reports that the peer of sock closed or reset the connection. */
+static bool gone(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+
+	return (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN) || READ_ONCE(sk->sk_err) ||
+	       READ_ONCE(sk->sk_state) != TCP_ESTABLISHED;
+}
+
 int stream_fill(struct stream *s)
 {
 	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
 	struct kvec iov;
+	unsigned long until;
 	long left;
 	int n;
 
@@ -60,16 +72,30 @@ int stream_fill(struct stream *s)
 		stream_compact(s);
 	if (s->end == s->cap)
 		return -ENOBUFS;
-	left = s->idle ? (long)s->idle * HZ : MAX_SCHEDULE_TIMEOUT;
-	if (s->deadline) {
-		left = (long)(s->deadline - jiffies);
-		if (left <= 0)
-			return -EAGAIN;
+	until = s->deadline;
+	if (s->idle)
+		until = jiffies + (unsigned long)s->idle * HZ;
+	for (;;) {
+		left = MAX_SCHEDULE_TIMEOUT;
+		if (until) {
+			left = (long)(until - jiffies);
+			if (left <= 0)
+				return -EAGAIN;
+		}
+		/* Waiting on an srun, look at the client every second. */
+		if (s->watch)
+			left = min(left, (long)HZ);
+		WRITE_ONCE(s->sock->sk->sk_rcvtimeo, left);
+		iov.iov_base = s->buf + s->end;
+		iov.iov_len = s->cap - s->end;
+		n = kernel_recvmsg(s->sock, &msg, &iov, 1, iov.iov_len, 0);
+		if (n != -EAGAIN || !s->watch)
+			break;
+		if (gone(s->watch))
+			return -ECONNABORTED;
+		if (atomic_read(&resin_stopping))
+			return -ESHUTDOWN;
 	}
-	WRITE_ONCE(s->sock->sk->sk_rcvtimeo, left);
-	iov.iov_base = s->buf + s->end;
-	iov.iov_len = s->cap - s->end;
-	n = kernel_recvmsg(s->sock, &msg, &iov, 1, iov.iov_len, 0);
 	if (n == 0)
 		s->eof = true;
 	if (n > 0)

@@ -1,0 +1,272 @@
+//go:build qemuguest
+
+package qemutest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"resind/kernel"
+	"resind/proxy"
+)
+
+// site is resind's configuration in the guest: an app tier of two servers
+// and web-a, whose <http port="80"/> is the module's port and whose port
+// 8080 is served by resind itself (for the throughput comparison).
+const siteXML = `<resin xmlns="http://caucho.com/ns/resin" xmlns:resin="urn:java:com.caucho.resin">
+  <cluster id="app">
+    <server id="app-a" address="127.0.0.1" port="6800"/>
+    <server id="app-b" address="127.0.0.1" port="6801"/>
+    <host id="">
+      <web-app id="/" root-directory="${__DIR__}/app">
+        <session-config/>
+      </web-app>
+    </host>
+  </cluster>
+  <cluster id="web">
+    <server id="web-a" address="127.0.0.1" port="6810">
+      <http address="*" port="80"/>
+      <http address="127.0.0.1" port="8080"/>
+    </server>
+    <host id="">
+      <web-app id="/" root-directory="${__DIR__}/web">
+        <resin:LoadBalance regexp="^/app/" cluster="app"/>
+      </web-app>
+    </host>
+  </cluster>
+</resin>
+`
+
+const siteDir = "/tmp/site"
+
+func resind(t *testing.T, server, cmd string) {
+	t.Helper()
+	out, err := runCmd("/resind", "-conf", siteDir+"/resin.xml", "-server", server,
+		"-data-directory", siteDir+"/data", "-log-directory", siteDir+"/log", cmd)
+	if err != nil {
+		t.Fatalf("resind -server %s %s: %v\n%s", server, cmd, err, out)
+	}
+}
+
+func writeSite(t *testing.T) {
+	for name, body := range map[string]string{
+		"resin.xml":         siteXML,
+		"app/app/page.html": "app page",
+		"web/index.html":    "web page",
+	} {
+		p := filepath.Join(siteDir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// servedBy counts the requests for path in server id's access log.
+func servedBy(id, path string) int {
+	b, _ := os.ReadFile(filepath.Join(siteDir, "log", id+"-access.log"))
+	return strings.Count(string(b), " "+path+" ")
+}
+
+func srunsAre(t *testing.T, want ...kernel.Srun) func() bool {
+	return func() bool {
+		got, err := openProc(t).Sruns()
+		return err == nil && kernel.Equal(got, want)
+	}
+}
+
+var (
+	appA = kernel.Srun{Addr: mustAddr("127.0.0.1:6800"), Index: 0}
+	appB = kernel.Srun{Addr: mustAddr("127.0.0.1:6801"), Index: 1}
+)
+
+func TestResindKeepsTheSrunsInStep(t *testing.T) {
+	setSruns(t)
+	writeSite(t)
+	resind(t, "app-a", "start")
+	resind(t, "app-b", "start")
+	resind(t, "web-a", "start") // would fail to bind port 80 if it did not leave it to the module
+	eventually(t, 20*time.Second, "web-a to list app-a and app-b", srunsAre(t, appA, appB))
+
+	c := newClient()
+	for range 10 {
+		if resp, body := c.get(t, "/app/page.html?rr"); resp.StatusCode != 200 || body != "app page" {
+			t.Fatalf("GET via the module: %d %q", resp.StatusCode, body)
+		}
+	}
+	eventually(t, 5*time.Second, "both app servers to log 5 requests", func() bool {
+		return servedBy("app-a", "/app/page.html?rr") == 5 && servedBy("app-b", "/app/page.html?rr") == 5
+	})
+	if n := servedBy("web-a", "/app/page.html?rr"); n != 0 {
+		t.Fatalf("web-a saw %d requests of port 80; the module should have relayed them", n)
+	}
+	// Sessions of app-b stay on app-b.
+	id := proxy.NewSessionID(1)
+	for range 6 {
+		req, _ := http.NewRequest("GET", "http://"+front+"/app/page.html?sticky", nil)
+		req.AddCookie(&http.Cookie{Name: "JSESSIONID", Value: id})
+		if resp, _ := c.do(t, req); resp.StatusCode != 200 {
+			t.Fatalf("sticky GET: %d", resp.StatusCode)
+		}
+	}
+	eventually(t, 5*time.Second, "app-b to log the session's 6 requests", func() bool {
+		return servedBy("app-b", "/app/page.html?sticky") == 6
+	})
+	if n := servedBy("app-a", "/app/page.html?sticky"); n != 0 {
+		t.Fatalf("app-a served %d requests of app-b's session", n)
+	}
+
+	// app-b stops: the module is told, and nothing fails.
+	resind(t, "app-b", "stop")
+	eventually(t, 10*time.Second, "web-a to drop app-b", srunsAre(t, appA))
+	for range 10 {
+		if resp, _ := c.get(t, "/app/page.html?failover"); resp.StatusCode != 200 {
+			t.Fatalf("after app-b stopped: %d", resp.StatusCode)
+		}
+	}
+	// None left: 503.
+	resind(t, "app-a", "stop")
+	eventually(t, 10*time.Second, "web-a to drop app-a", srunsAre(t))
+	if resp, _ := c.get(t, "/app/page.html"); resp.StatusCode != 503 || resp.Header.Get("Date") == "" {
+		t.Fatalf("no app server: %d, Date %q", resp.StatusCode, resp.Header.Get("Date"))
+	}
+	// Back again.
+	resind(t, "app-a", "start")
+	resind(t, "app-b", "start")
+	eventually(t, 20*time.Second, "web-a to list both again", srunsAre(t, appA, appB))
+	if resp, _ := c.get(t, "/app/page.html"); resp.StatusCode != 200 {
+		t.Fatalf("after restart: %d", resp.StatusCode)
+	}
+}
+
+// TestThroughput compares the module with resind's own proxy on the same
+// app tier: keep-alive clients for a fixed time each. It prints BENCH
+// lines the host test logs.
+func TestThroughput(t *testing.T) {
+	if _, err := openProc(t).Sruns(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "both app servers listed", srunsAre(t, appA, appB))
+	const clients, d = 8, 3 * time.Second
+	rate := func(addr string) float64 {
+		var n atomic.Int64
+		var failed atomic.Int64
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		var wg sync.WaitGroup
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cl := newClient()
+				for ctx.Err() == nil {
+					req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/app/page.html", nil)
+					resp, err := cl.Do(req)
+					if err != nil {
+						if ctx.Err() == nil {
+							failed.Add(1)
+						}
+						continue
+					}
+					resp.Body.Close()
+					if resp.StatusCode == 200 {
+						n.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if failed.Load() > 0 {
+			t.Errorf("%s: %d failed requests", addr, failed.Load())
+		}
+		return float64(n.Load()) / d.Seconds()
+	}
+	hc := rate(front)
+	user := rate("127.0.0.1:8080")
+	fmt.Printf("BENCH hardcore: resin.ko %.0f req/s, resind user-space proxy %.0f req/s (x%.2f); qemu TCG guest, %d keep-alive clients, GET /app/page.html from 2 resind app servers; nginx not in the guest\n",
+		hc, user, hc/max(user, 1), clients)
+	resind(t, "web-a", "stop")
+	resind(t, "app-a", "stop")
+	resind(t, "app-b", "stop")
+}
+
+// TestRmmodUnderLoad unloads the module while clients hammer it, others sit
+// idle or mid-header, and requests wait on a slow srun: rmmod must return
+// promptly, the port and the proc files must go, and the kernel must not
+// complain (the init script checks dmesg).
+func TestRmmodUnderLoad(t *testing.T) {
+	a, b := startBackend(t, "a", 0), startBackend(t, "b", 1)
+	setSruns(t, a.srun(), b.srun())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := newClient()
+			cl.Timeout = 5 * time.Second
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+front+"/load", strings.NewReader("payload"))
+				if resp, err := cl.Do(req); err == nil {
+					resp.Body.Close()
+					done.Add(1)
+				}
+			}
+		}()
+	}
+	var held []net.Conn
+	for i := range 20 {
+		c, err := net.Dial("tcp", front)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		switch i % 3 {
+		case 0: // idle
+		case 1:
+			c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n")) // mid-header
+		case 2:
+			c.Write([]byte("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")) // waiting on the srun
+		}
+	}
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	eventually(t, 20*time.Second, "requests to flow", func() bool { return done.Load() > 50 })
+
+	start := time.Now()
+	if out, err := runCmd("rmmod", "resin"); err != nil {
+		t.Fatalf("rmmod: %v\n%s", err, out)
+	}
+	took := time.Since(start)
+	cancel()
+	wg.Wait()
+	if took > 5*time.Second {
+		t.Errorf("rmmod took %v", took)
+	}
+	if _, err := os.Stat(procDir); !os.IsNotExist(err) {
+		t.Errorf("%s after rmmod: %v", procDir, err)
+	}
+	ln, err := net.Listen("tcp", ":80")
+	if err != nil {
+		t.Fatalf("port 80 after rmmod: %v", err)
+	}
+	ln.Close()
+	fmt.Printf("BENCH hardcore: rmmod with %d requests relayed and 20 connections open took %v\n", done.Load(), took.Round(time.Millisecond))
+}
+
+func mustAddr(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

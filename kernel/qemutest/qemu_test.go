@@ -1,0 +1,195 @@
+// Package qemutest tests resin.ko in a real kernel: the module cannot be
+// loaded on the machines that run the tests, so TestHardCoreInQemu boots
+// Debian's kernel in qemu (TCG) with an initramfs holding busybox, the
+// module built against that kernel's headers, a static resind and the
+// guest tests (guest_test.go, built with -tags qemuguest), and reads the
+// verdict from the serial console.
+package qemutest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// bootTimeout bounds the whole guest run, boot to power-off.
+const bootTimeout = 6 * time.Minute
+
+func TestHardCoreInQemu(t *testing.T) {
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skip("the qemu test runs on linux/amd64")
+	}
+	if testing.Short() {
+		t.Skip("boots a kernel in qemu")
+	}
+	for _, tool := range []string{"qemu-system-x86_64", "make", "gcc", "apt-get", "dpkg-deb"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (make test-deps installs the test packages): %v", tool, err)
+		}
+	}
+	busybox := "/bin/busybox"
+	if _, err := os.Stat(busybox); err != nil {
+		t.Skip("busybox-static not installed (make test-deps)")
+	}
+	ver, headers := kernelHeaders(t)
+	vmlinuz := kernelImage(t, ver)
+
+	work := t.TempDir()
+	ko := buildModule(t, headers, work)
+	resind := goBuild(t, work, "resind", "build", "-o", filepath.Join(work, "resind"), "resind/cmd/resind")
+	guest := goBuild(t, work, "guest.test", "test", "-c", "-tags", "qemuguest", "-o", filepath.Join(work, "guest.test"), ".")
+
+	initrd := filepath.Join(work, "initrd.cpio.gz")
+	err := writeInitramfs(initrd, []initFile{
+		{name: "init", data: []byte(initScript), mode: 0o755},
+		{name: "bin/busybox", path: busybox, mode: 0o755},
+		{name: "resin.ko", path: ko, mode: 0o644},
+		{name: "resind", path: resind, mode: 0o755},
+		{name: "guest.test", path: guest, mode: 0o755},
+	}, []string{"bin", "proc", "sys", "dev", "tmp", "etc", "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", "-accel", "tcg", "-smp", "2", "-m", "1024",
+		"-nographic", "-no-reboot", "-nic", "none", "-monitor", "none", "-serial", "stdio",
+		"-kernel", vmlinuz, "-initrd", initrd,
+		"-append", "console=ttyS0 panic=-1 oops=panic quiet loglevel=4")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	runErr := cmd.Run()
+	log := strings.ReplaceAll(out.String(), "\r", "")
+	logFile := filepath.Join(work, "serial.log")
+	os.WriteFile(logFile, []byte(log), 0o644)
+
+	for _, line := range strings.Split(log, "\n") {
+		if strings.HasPrefix(line, "BENCH ") {
+			t.Log(strings.TrimPrefix(line, "BENCH "))
+		}
+	}
+	m := regexp.MustCompile(`(?m)^RESULT: (\d+) passed, (\d+) failed$`).FindStringSubmatch(log)
+	if m == nil || m[1] == "0" || m[2] != "0" {
+		t.Fatalf("guest run (%v, qemu: %v) did not report N passed, 0 failed; serial log:\n%s", time.Since(start).Round(time.Second), runErr, log)
+	}
+	t.Logf("guest: %s passed, 0 failed in %v", m[1], time.Since(start).Round(time.Second))
+}
+
+// initScript is the guest's /init: it sets up the file systems and
+// loopback, runs the guest tests and powers off.
+const initScript = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+ip link set lo up
+echo 1 > /proc/sys/kernel/panic_on_oops
+cd /tmp
+/guest.test -test.v -test.timeout 300s > /tmp/guest.out 2>&1
+rc=$?
+cat /tmp/guest.out
+p=$(grep -cE -- '--- PASS' /tmp/guest.out)
+f=$(grep -cE -- '--- FAIL' /tmp/guest.out)
+if [ $rc -ne 0 ] && [ $f -eq 0 ]; then f=1; fi
+if dmesg | grep -E 'BUG:|Oops|WARNING:|general protection|leak'; then f=$((f+1)); echo "kernel complained"; fi
+echo "RESULT: $p passed, $f failed"
+poweroff -f
+`
+
+// kernelHeaders finds the newest Debian linux-headers-*-amd64 tree.
+func kernelHeaders(t *testing.T) (ver, dir string) {
+	dirs, _ := filepath.Glob("/usr/src/linux-headers-*-amd64")
+	sort.Strings(dirs)
+	if len(dirs) == 0 {
+		t.Skip("linux-headers-amd64 not installed (make test-deps)")
+	}
+	dir = dirs[len(dirs)-1]
+	return strings.TrimPrefix(filepath.Base(dir), "linux-headers-"), dir
+}
+
+// kernelImage returns boot/vmlinuz-ver from Debian's linux-image-ver,
+// downloaded once (apt-get download, not installed) into the user cache.
+func kernelImage(t *testing.T, ver string) string {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "resind-qemu")
+	vmlinuz := filepath.Join(dir, "vmlinuz-"+ver)
+	if _, err := os.Stat(vmlinuz); err == nil {
+		return vmlinuz
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	os.Chmod(tmp, 0o777) // apt-get download drops privileges to _apt
+	run(t, tmp, "apt-get", "download", "linux-image-"+ver)
+	debs, _ := filepath.Glob(filepath.Join(tmp, "linux-image-*.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("apt-get download linux-image-%s gave %v", ver, debs)
+	}
+	run(t, tmp, "sh", "-c", fmt.Sprintf("dpkg-deb --fsys-tarfile %s | tar -x ./boot/vmlinuz-%s", debs[0], ver))
+	if err := os.Rename(filepath.Join(tmp, "boot", "vmlinuz-"+ver), vmlinuz); err != nil {
+		t.Fatal(err)
+	}
+	return vmlinuz
+}
+
+// buildModule builds resin.ko from a copy of kernel/hardcore, so the
+// checkout stays free of build products.
+func buildModule(t *testing.T, headers, work string) string {
+	src, err := filepath.Abs("../hardcore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(work, "hardcore")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(src, "*.[ch]"))
+	files = append(files, filepath.Join(src, "Kbuild"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, work, "make", "-s", "-C", headers, "M="+dst, "modules")
+	return filepath.Join(dst, "resin.ko")
+}
+
+// goBuild runs the go command for a static linux/amd64 binary.
+func goBuild(t *testing.T, work, name string, args ...string) string {
+	cmd := exec.Command("go", args...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return filepath.Join(work, name)
+}
+
+func run(t *testing.T, dir, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
