@@ -8,7 +8,7 @@
 GO       ?= go
 # Debian packages the tests drive for real: chromium for the /resin-admin
 # end-to-end test.
-TEST_DEBS := chromium
+TEST_DEBS := chromium linux-headers-amd64 qemu-system-x86 busybox-static make
 FUZZTIME ?= 10s
 
 .PHONY: all build test test-deps vet fuzz bench clean
