@@ -65,11 +65,26 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusRequestEntityTooLarge, "The request body is larger than this server accepts.")
 		return
 	}
+	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+		// A chunked request may have come with a Content-Length too,
+		// which net/http drops without a trace: the two framings are
+		// how requests are smuggled past a proxy in front of this one.
+		// RFC 9112 §6.1: close the connection after answering, so that
+		// nothing read after this body is taken for a request.
+		w.Header().Set("Connection", "close")
+	}
 	b := &limitedBody{rc: r.Body, left: g.lim.BodySizeMax, unlimited: g.lim.BodySizeMax <= 0,
 		ctl: http.NewResponseController(w), timeout: g.socketTimeout}
 	r.Body = b
 	lw := &limitWriter{ResponseWriter: w, body: b}
 	g.next.ServeHTTP(lw, r)
+	if !lw.sent && b.failed() {
+		// A handler that gave up without answering (a proxy sees the
+		// request's context cancelled when the body read fails): the
+		// client still gets the reason, and the connection is closed
+		// rather than read on.
+		lw.WriteHeader(http.StatusInternalServerError)
+	}
 	if b.done.Load() {
 		b.clearDeadline()
 	} else if g.socketTimeout > 0 {
@@ -112,6 +127,7 @@ type limitedBody struct {
 	timeout   time.Duration
 	exceeded  atomic.Bool // more than body-size-max was sent
 	timedOut  atomic.Bool // the client stopped sending for socket-timeout
+	malformed atomic.Bool // the body's framing was broken (bad chunks)
 	done      atomic.Bool // the body was read to its end or failed
 	armed     bool
 }
@@ -142,8 +158,11 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	}
 	if err != nil {
 		b.done.Store(true)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
 			b.timedOut.Store(true)
+		case err != io.EOF:
+			b.malformed.Store(true)
 		}
 		// The whole body is read (or the client is gone): the deadline
 		// must not outlive it, or net/http's watch for a closed
@@ -151,6 +170,11 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		b.clearDeadline()
 	}
 	return n, err
+}
+
+// failed reports whether reading the body broke a limit or its framing.
+func (b *limitedBody) failed() bool {
+	return b.exceeded.Load() || b.timedOut.Load() || b.malformed.Load()
 }
 
 func (b *limitedBody) Close() error {
@@ -166,8 +190,9 @@ func (b *limitedBody) clearDeadline() {
 }
 
 // limitWriter turns the error a handler answers when the body broke
-// body-size-max or stalled (a proxy's 502, a 500) into 413 or 408, which
-// is what happened, and drops the handler's own error page. It passes Flush and, through
+// body-size-max, stalled or was malformed (a proxy's 502, a 500) into 413,
+// 408 or 400, which is what happened, and drops the handler's own error
+// page. It passes Flush and, through
 // Unwrap, Hijack and deadlines on.
 type limitWriter struct {
 	http.ResponseWriter
@@ -181,16 +206,19 @@ func (lw *limitWriter) WriteHeader(code int) {
 		lw.ResponseWriter.WriteHeader(code)
 		return
 	}
-	if code >= 500 && (lw.body.exceeded.Load() || lw.body.timedOut.Load()) {
+	if b := lw.body; code >= 500 && b.failed() {
 		lw.sent, lw.swallow = true, true
 		h := lw.ResponseWriter.Header()
 		for k := range h {
 			delete(h, k)
 		}
-		if lw.body.exceeded.Load() {
+		switch {
+		case b.exceeded.Load():
 			refuse(lw.ResponseWriter, http.StatusRequestEntityTooLarge, "The request body is larger than this server accepts.")
-		} else {
+		case b.timedOut.Load():
 			refuse(lw.ResponseWriter, http.StatusRequestTimeout, "The request body was not sent in time.")
+		default:
+			refuse(lw.ResponseWriter, http.StatusBadRequest, "The request body is malformed or was cut short.")
 		}
 		return
 	}

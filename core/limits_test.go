@@ -285,3 +285,16 @@ func TestHasDotSegment(t *testing.T) {
 		}
 	}
 }
+
+func TestRedirectTargetCannotSplitTheResponse(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, testConfig(testHost("", []*conf.Rule{testRule(conf.Redirect, `^/old/(.*)`, "/new/$1")})))
+	w := serve(s, "GET", "/old/a%0d%0aSet-Cookie:%20owned=1")
+	loc := w.Header().Get("Location")
+	if w.Code != 302 || strings.ContainsAny(loc, "\r\n") || len(w.Header()["Set-Cookie"]) != 0 {
+		t.Fatalf("302 %q, headers %v", loc, w.Header())
+	}
+	if !strings.Contains(loc, "/new/a%0D%0ASet-Cookie:%20owned=1") {
+		t.Errorf("Location %q does not carry the path encoded", loc)
+	}
+}
