@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -78,6 +79,24 @@ func sessionTTL(cfg *conf.Config, clusterID string) time.Duration {
 	return ttl
 }
 
+// cacheConfig is the <resin:ClusterCache> named name in this server's
+// cluster; a name no web-app configures is a cache without expiry, as
+// JCache's createCache would make.
+func (n *Node) cacheConfig(name string) conf.ClusterCache {
+	if cl := n.opts.Config.Cluster(n.self.ClusterID); cl != nil {
+		for _, h := range cl.Hosts {
+			for _, a := range h.WebApps {
+				for _, c := range a.Caches {
+					if c.Name == name {
+						return *c
+					}
+				}
+			}
+		}
+	}
+	return conf.ClusterCache{Name: name}
+}
+
 // validID reports whether id looks like a session id or cache key part.
 func validID(id string) bool {
 	if id == "" || len(id) > 256 {
@@ -125,16 +144,22 @@ func (n *Node) serveSession(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodHead:
 		e, found, err := st.Get(ctx, key)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		if !found {
+			// The triad cannot answer: the copy this server keeps.
+			if e, found = n.local.get(key); !found {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		} else if !found {
+			n.local.drop(key)
 			http.Error(w, "no such session", http.StatusNotFound)
 			return
 		}
-		if ttl > 0 {
-			st.Touch(ctx, key, ttl) // a failed renewal only shortens the session
+		if ttl > 0 && err == nil {
+			if ok, _ := st.Touch(ctx, key, ttl); ok {
+				e.Expires = time.Now().Add(ttl)
+			}
 		}
+		n.local.put(e)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set(HeaderVersion, strconv.FormatUint(e.Version, 10))
 		w.Write(e.Value)
@@ -149,6 +174,7 @@ func (n *Node) serveSession(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
+		n.local.put(e)
 		w.Header().Set(HeaderVersion, strconv.FormatUint(e.Version, 10))
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodDelete:
@@ -157,6 +183,7 @@ func (n *Node) serveSession(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
+		n.local.drop(key)
 		if !found {
 			http.Error(w, "no such session", http.StatusNotFound)
 			return
@@ -182,6 +209,7 @@ func (n *Node) serveCache(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := "cache/" + name + "/" + k
+	cc := n.cacheConfig(name)
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	st := n.store
@@ -201,11 +229,14 @@ func (n *Node) serveCache(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "not in cache", http.StatusNotFound)
 			return
 		}
+		if cc.ModifiedExpireTimeout == 0 && cc.AccessedExpireTimeout > 0 {
+			st.Touch(ctx, key, cc.AccessedExpireTimeout) // read: idle time starts again
+		}
 		version(e)
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Write(e.Value)
 	case http.MethodPut:
-		var ttl time.Duration
+		ttl := cmp.Or(cc.ModifiedExpireTimeout, cc.AccessedExpireTimeout)
 		if v := r.URL.Query().Get("ttl"); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {

@@ -51,6 +51,9 @@ type Timing struct {
 	RaftLease      time.Duration
 	JoinRetry      time.Duration // how often unreachable servers are tried again
 	ExpireEvery    time.Duration // how often the leader drops expired entries
+	// ReadWait is how long a read waits for a leader before it settles for
+	// a triad member's (or this server's own) copy.
+	ReadWait time.Duration
 }
 
 // DefaultTiming suits a LAN: memberlist's LAN profile and raft's defaults.
@@ -59,7 +62,7 @@ func DefaultTiming() Timing {
 		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4,
 		GossipInterval: 200 * time.Millisecond, PushPull: 30 * time.Second,
 		RaftHeartbeat: time.Second, RaftElection: time.Second, RaftLease: 500 * time.Millisecond,
-		JoinRetry: 5 * time.Second, ExpireEvery: 30 * time.Second,
+		JoinRetry: 5 * time.Second, ExpireEvery: 30 * time.Second, ReadWait: 3 * time.Second,
 	}
 }
 
@@ -70,7 +73,7 @@ func FastTiming() Timing {
 		ProbeInterval: 200 * time.Millisecond, ProbeTimeout: 150 * time.Millisecond, SuspicionMult: 3,
 		GossipInterval: 50 * time.Millisecond, PushPull: 2 * time.Second,
 		RaftHeartbeat: 200 * time.Millisecond, RaftElection: 200 * time.Millisecond, RaftLease: 100 * time.Millisecond,
-		JoinRetry: 300 * time.Millisecond, ExpireEvery: time.Second,
+		JoinRetry: 300 * time.Millisecond, ExpireEvery: time.Second, ReadWait: time.Second,
 	}
 }
 
@@ -102,6 +105,7 @@ type Node struct {
 	mux   *mux
 	store *Store
 	http  *http.Client
+	local localCopies // this server's own copy of its sessions
 
 	servers map[string]*conf.Server // every server of the configuration
 	triad   []*conf.Server          // this server's cluster's triad

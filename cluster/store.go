@@ -39,8 +39,10 @@ var ErrUnavailable = errors.New("cluster store unavailable")
 
 // Get reads key.
 func (s *Store) Get(ctx context.Context, key string) (Entry, bool, error) {
-	res, err := s.do(ctx, &command{Op: opGet, Key: key})
-	if err != nil {
+	lctx, cancel := context.WithTimeout(ctx, s.n.opts.Timing.ReadWait)
+	res, err := s.do(lctx, &command{Op: opGet, Key: key})
+	cancel()
+	if err != nil && ctx.Err() == nil {
 		res, err = s.staleGet(ctx, key)
 	}
 	if err != nil {
@@ -278,7 +280,7 @@ func (s *Store) staleGet(ctx context.Context, key string) (*result, error) {
 		if !m.Triad || m.Cluster != s.n.self.ClusterID || m.State == StateDead || m.State == StateLeft {
 			continue
 		}
-		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
 		res, err := s.send(c, m.Address, &command{Op: opGet, Key: key}, 1, true)
 		cancel()
 		if err == nil {
@@ -286,7 +288,6 @@ func (s *Store) staleGet(ctx context.Context, key string) (*result, error) {
 		}
 		last = err
 	}
-	_ = ctx
 	return nil, last
 }
 
