@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -116,7 +117,11 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, s Script) {
 			h.fail(w, r, ctx, err, "could not reach")
 			return
 		}
-		res, err = c.Do(ctx, params, bytes.NewReader(body), stderr)
+		var in io.Reader
+		if len(body) > 0 {
+			in = bytes.NewReader(body)
+		}
+		res, err = c.Do(ctx, params, in, stderr)
 		if err == nil {
 			break
 		}
@@ -141,7 +146,9 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, s Script) {
 	if res.Header.Get("Content-Length") != "" {
 		flusher = nil
 	}
-	buf := make([]byte, 32<<10)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
 	for {
 		n, rerr := res.Body.Read(buf)
 		if n > 0 {
@@ -169,6 +176,8 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, s Script) {
 	}
 	h.Pool.Put(c, res.Finish())
 }
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // fail answers a request that got no answer: 504 when the time ran out,
 // 502 otherwise; nothing when the client went away.
