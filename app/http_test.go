@@ -91,3 +91,28 @@ func TestHTTPAppThatNeverAnswersIsReported(t *testing.T) {
 		t.Errorf("%d %q", code, body)
 	}
 }
+
+func TestHTTPAppFailingHealthChecksIsRestarted(t *testing.T) {
+	t.Parallel()
+	log, logs := observed()
+	reg := NewRegistry(log)
+	defer reg.Close(context.Background())
+	spec := httpSpec(false)
+	spec.HealthPath = "/health"
+	a, _ := reg.HTTP(spec)
+	h := a.Handler(10 * time.Second)
+	first := pidOf(t, h, "/pid")
+	if code, _ := get(h, "/sick"); code != 200 {
+		t.Fatal(code)
+	}
+	eventually(t, 10*time.Second, "a restart after three failed checks", func() bool { p := a.PID(); return p != 0 && p != first })
+	if pidOf(t, h, "/pid") == first {
+		t.Error("still served by the sick process")
+	}
+	if logs.FilterMessage("HTTP application health check failed").Len() < 3 {
+		t.Errorf("failed checks not logged: %v", logs.All())
+	}
+	if alive(first) {
+		t.Errorf("sick process %d still runs", first)
+	}
+}

@@ -10,6 +10,7 @@
 //	/crash     exits at once with status 3
 //	/stderr    writes a line to stderr, then answers
 //	/spawn     starts a child `sleep 300` and answers its pid
+//	/health    200, or 500 once /sick was requested
 //
 // Any path ending in one of these names, or ?op=name, does the same.
 package main
@@ -26,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -89,6 +91,18 @@ func handler() http.Handler {
 		fmt.Fprintln(os.Stderr, "hello from stderr")
 		io.WriteString(w, "logged\n")
 	})
+	var sick atomic.Bool
+	mux.HandleFunc("/sick", func(w http.ResponseWriter, r *http.Request) {
+		sick.Store(true)
+		io.WriteString(w, "sick\n")
+	})
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		if sick.Load() {
+			http.Error(w, "sick", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
 	mux.HandleFunc("/spawn", func(w http.ResponseWriter, r *http.Request) {
 		c := exec.Command("sleep", "300")
 		if err := c.Start(); err != nil {
@@ -104,7 +118,7 @@ func handler() http.Handler {
 		if op := r.URL.Query().Get("op"); op != "" {
 			p = "/" + op // for a CGI script, whose path is its own
 		}
-		for _, name := range []string{"/pid", "/env", "/slow", "/crash", "/stderr", "/spawn"} {
+		for _, name := range []string{"/pid", "/env", "/slow", "/crash", "/stderr", "/spawn", "/sick", "/health"} {
 			if len(p) >= len(name) && p[len(p)-len(name):] == name {
 				r.URL.Path = name
 				break
