@@ -349,3 +349,52 @@ func TestTwoServersAreTheTriadAndShareTheCache(t *testing.T) {
 		t.Error("no warning at start that cluster traffic is loopback-only without a key")
 	}
 }
+
+// signal sends sig to server id.
+func (s *site) signal(id string, sig syscall.Signal) {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dir, "data", id, "resind.pid"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := syscall.Kill(pid, sig); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func TestServerCutOffIsMarkedDeadAndRejoins(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	p := clusterPorts{A: freePort(t), B: freePort(t), C: freePort(t), Web: freePort(t), HTTP: freePort(t)}
+	s.write("resin.xml", clusterTiers, p)
+	s.writeRaw("app/app/page.html", "app page")
+	for _, id := range []string{"app-a", "app-b", "app-c", "web-a"} {
+		s.startFast(id)
+	}
+	webAdmin := "127.0.0.1:" + strconv.Itoa(p.HTTP)
+	addr := p.appAddr("app-c")
+	eventually(t, 20*time.Second, "web-a to see app-c alive", func() bool {
+		v, ok := clusterAPI(webAdmin)
+		return ok && v.member("app-c").State == "alive"
+	})
+	// A stopped process answers nothing, as a server whose link is down.
+	s.signal("app-c", syscall.SIGSTOP)
+	t.Cleanup(func() { s.signal("app-c", syscall.SIGCONT) }) // so that the site can stop it
+	eventually(t, 15*time.Second, "web-a to see app-c dead and out of rotation", func() bool {
+		v, ok := clusterAPI(webAdmin)
+		state, _ := backendState(t, p.HTTP, addr)
+		return ok && v.member("app-c").State == "dead" && state == "down"
+	})
+	for range 6 {
+		if resp, body := get(t, fmt.Sprintf("http://127.0.0.1:%d/app/page.html", p.HTTP)); resp.StatusCode != 200 || body != "app page" {
+			t.Fatalf("with app-c cut off: %d %q", resp.StatusCode, body)
+		}
+	}
+	s.signal("app-c", syscall.SIGCONT)
+	eventually(t, 20*time.Second, "app-c to rejoin and be routed to again", func() bool {
+		v, ok := clusterAPI(webAdmin)
+		state, _ := backendState(t, p.HTTP, addr)
+		return ok && v.member("app-c").State == "alive" && state != "down"
+	})
+}
