@@ -202,7 +202,7 @@ func TestEditsUnderLoadLoseNoRequest(t *testing.T) {
 		`<resin:Redirect regexp="^/moved-1" target="/index.html"/>`,
 		`<resin:Redirect regexp="^/moved-2(" target="/index.html"/>`, // bad regexp
 		`<resin:Forbidden regexp="^/secret"/>`,
-		`<resin:Redirect regexp="^/moved-4" target="/index.html"`, // XML syntax error
+		`<resin:Redirect regexp="^/moved-4" target="/index.html"`,  // XML syntax error
 		`<resin:LoadBalance regexp="^/other/" cluster="nowhere"/>`, // unknown cluster
 		`<resin:SetHeader regexp="^/" name="X-Edit" value="6"/>`,
 		`<resin:Unheard-of regexp="^/"/>`, // unknown element: a warning
