@@ -3,6 +3,7 @@
 #   make            build bin/resind
 #   make test       install the Debian packages the tests need (when missing), then run every test with -race
 #   make fuzz       run each fuzz target for a short, bounded time
+#   make soak       the fault tests for 60 s each under load, and a leak check after 100k requests
 #   make bench      resind against nginx and HAProxy on loopback (bench/run.sh; BENCH_* variables there)
 
 GO       ?= go
@@ -11,7 +12,7 @@ GO       ?= go
 TEST_DEBS := chromium linux-headers-amd64 qemu-system-x86 busybox-static make
 FUZZTIME ?= 10s
 
-.PHONY: all build test test-deps vet fuzz bench clean
+.PHONY: all build test test-deps vet fuzz soak bench clean
 
 all: build
 
@@ -44,6 +45,12 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# The fault tests of cmd/resind (edits, app-server and web-tier restarts
+# under load) for 60 s each, and the soak test: goroutines and RSS of the
+# web tier flat after 100k requests.
+soak:
+	SOAK=1 $(GO) test -count=1 -timeout 30m -run '^Test(EditsUnderLoad|AppServerRestartUnderLoad|WebTierRestartUnderLoad|Soak)' -v ./cmd/resind
 
 # Installs nginx, HAProxy and wrk when missing; loopback only, bounded in time.
 bench: build
