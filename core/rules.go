@@ -20,6 +20,7 @@ type rule struct {
 	pos  conf.Pos
 	// re is nil when the rule has no regexp: it matches every URI.
 	re     *regexp.Regexp
+	lit    literalMatch // re answered without the regexp engine, when it can be
 	target string
 	conds  []condition
 
@@ -41,7 +42,11 @@ type rule struct {
 // request's query string appended, as Resin does. The regexp is matched
 // unanchored against the path alone.
 func (ru *rule) match(r *http.Request, uri string) (string, bool) {
-	if ru.re != nil && !ru.re.MatchString(uri) {
+	if ru.lit.ok {
+		if !ru.lit.matches(uri) {
+			return "", false
+		}
+	} else if ru.re != nil && !ru.re.MatchString(uri) {
 		return "", false
 	}
 	if !allHold(ru.conds, r) {
@@ -103,6 +108,7 @@ func (b *builder) compileRule(cr *conf.Rule) *rule {
 			}
 			ru.re = re
 		}
+		ru.lit = literalOf(ru.re)
 	}
 	conds, diags := compileConditions(cr.Conditions)
 	if diags != nil {
