@@ -12,6 +12,7 @@
 #   BENCH_CONNECTIONS=16  wrk connections; BENCH_THREADS=1 wrk threads
 #   BENCH_TARGETS=…       a subset of cgi-sh,cgi-go,fastcgi,http
 #   BENCH_KEEP=1          keep the temp directory (resin.xml, logs)
+#   BENCH_RESIND=FILE     measure this resind binary instead of building one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,11 @@ fi
 
 BIN=$(mktemp -d /tmp/resind-bench-apps-bin.XXXXXX)
 trap 'rm -rf "$BIN"' EXIT
-go build -o "$BIN/resind" ./cmd/resind
+RESIND=${BENCH_RESIND:-}
+if [ -z "$RESIND" ]; then
+	go build -o "$BIN/resind" ./cmd/resind
+	RESIND=$BIN/resind
+fi
 go build -o "$BIN/hello" ./app/testdata/hello
 go build -o "$BIN/apps" ./bench/apps
 
@@ -30,7 +35,7 @@ keep=()
 [ "${BENCH_KEEP:-}" = 1 ] && keep=(-keep)
 targets=()
 [ -n "${BENCH_TARGETS:-}" ] && targets=(-targets "$BENCH_TARGETS")
-"$BIN/apps" -resind "$BIN/resind" -hello "$BIN/hello" \
+"$BIN/apps" -resind "$RESIND" -hello "$BIN/hello" \
 	-duration "${BENCH_DURATION:-5}s" -rounds "${BENCH_ROUNDS:-3}" \
 	-connections "${BENCH_CONNECTIONS:-16}" -threads "${BENCH_THREADS:-1}" \
 	"${keep[@]}" "${targets[@]}"
