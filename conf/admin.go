@@ -33,11 +33,7 @@ func (l *loader) admin(cfg *Config, n *node) {
 func (l *loader) adminUser(n *node, digest string) (AdminUser, bool) {
 	u := AdminUser{Pos: n.pos, PasswordDigest: digest}
 	if n.text != "" && len(n.attrs) == 0 && len(n.kids) == 0 {
-		up := prop{name: "user", raw: n.text, owner: n, pos: n.pos}
-		if strings.Contains(n.text, ":") {
-			l.secret(up)
-		}
-		v, _ := l.str(up)
+		v, _ := l.secretStr(prop{name: "user", raw: n.text, owner: n, pos: n.pos})
 		parts := strings.SplitN(v, ":", 3)
 		u.Name = parts[0]
 		if len(parts) > 1 {
@@ -49,8 +45,7 @@ func (l *loader) adminUser(n *node, digest string) (AdminUser, bool) {
 			case "name":
 				u.Name, _ = l.str(p)
 			case "password":
-				l.secret(p)
-				u.Password, _ = l.str(p)
+				u.Password, _ = l.secretStr(p)
 			case "password-digest":
 				if v, _ := l.str(p); v != "" {
 					u.PasswordDigest = v

@@ -55,8 +55,7 @@ func (l *loader) resin(cfg *Config, root *node) {
 		case "AdminAuthenticator":
 			l.admin(cfg, p.child)
 		case "resin-system-auth-key", "cluster-system-key":
-			l.secret(p)
-			if v, _ := l.str(p); v != "" {
+			if v, _ := l.secretStr(p); v != "" {
 				cfg.SystemKey = v
 			}
 		default:

@@ -147,8 +147,7 @@ func (l *loader) tls(http *node, n *node) *TLS {
 				t.CertificateKeyFile = l.resolve(dir, v)
 			}
 		case "password":
-			l.secret(p)
-			t.Password, _ = l.str(p)
+			t.Password, _ = l.secretStr(p)
 		case "protocol":
 			v, _ := l.str(p)
 			min, err := minTLSVersion(v)

@@ -198,7 +198,7 @@ func TestReadableSecretsAreWarnedAbout(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		warned := hasWarning(cfg, "resin.xml holds secrets and is readable by other users")
+		warned := hasWarning(cfg, "resin.xml:2: this file holds secrets and is readable by other users")
 		if warned != (mode != 0o600) {
 			t.Errorf("mode %04o: warned %v: %v", mode, warned, cfg.Warnings)
 		}
@@ -207,6 +207,12 @@ func TestReadableSecretsAreWarnedAbout(t *testing.T) {
 				t.Errorf("a warning shows a secret: %s", w)
 			}
 		}
+	}
+	// A broken expression where a secret is written is refused without
+	// the text.
+	got := strings.Join(refused(t, strings.Replace(xml, "sys-key-123", "${sys-key-123", 1)), "\n")
+	if !strings.Contains(got, "resin.xml:2: <resin-system-auth-key>: the value is not a valid expression") || strings.Contains(got, "sys-key") {
+		t.Errorf("refusal: %s", got)
 	}
 	// A file without secrets may be world-readable.
 	cfg := mustLoad(t, resinXML(`<cluster id="c"><server id="a"/></cluster>`))

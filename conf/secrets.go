@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"os"
+	"strings"
 )
 
 // secret notes that p, written in some file, holds a secret (an admin
@@ -26,6 +27,27 @@ func (l *loader) secretFile(abs string, at Pos) {
 	}
 }
 
+// secretStr evaluates a prop holding a secret, as str does, and notes its
+// file (see secret). Its problems are reported without the text written:
+// a refusal is logged and shown on /resin-admin, the secret must not be.
+func (l *loader) secretStr(p prop) (string, bool) {
+	l.secret(p)
+	owner := p.owner
+	if p.child != nil {
+		owner = p.child
+	}
+	var res evalResult
+	v, err := interpolate(p.raw, l.scopeFor(p.abs()), &res)
+	if err != nil {
+		l.errorf(p.pos, "%s: the value is not a valid expression (it is a secret, so it is not shown here)", l.desc(owner))
+		return "", false
+	}
+	if len(res.unknown) > 0 || len(res.funcs) > 0 {
+		l.warnf(p.pos, "%s: the value uses undefined variables or unsupported functions, which are empty (it is a secret, so it is not shown here)", l.desc(owner))
+	}
+	return strings.TrimSpace(toString(v)), true
+}
+
 // checkSecretModes warns about each file holding a secret that its group or
 // other users may read: anyone with a login on the machine could read the
 // admin password hashes, the system key or the TLS private key.
@@ -35,8 +57,8 @@ func (l *loader) checkSecretModes() {
 		if err != nil || fi.Mode().Perm()&0o077 == 0 {
 			continue
 		}
-		l.warnf(at, "%s holds secrets and is readable by other users (mode %04o); make it readable by its owner only: chmod 600 %s",
-			l.show(abs), fi.Mode().Perm(), l.show(abs))
+		l.warnf(at, "this file holds secrets and is readable by other users (mode %04o); make it readable by its owner only: chmod 600 %s",
+			fi.Mode().Perm(), l.show(abs))
 	}
 }
 
