@@ -94,6 +94,7 @@ func (p *FastCGI) limits() (lo, hi int, idle time.Duration) {
 // is idle and the pool has room, else waiting until one frees up or ctx
 // ends.
 func (p *FastCGI) Get(ctx context.Context) (*fastcgi.Conn, error) {
+	dialFailures := 0
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -116,6 +117,16 @@ func (p *FastCGI) Get(ctx context.Context) (*fastcgi.Conn, error) {
 					fp.busy = false
 					p.broadcastLocked()
 					p.mu.Unlock()
+					// A process that died a moment ago: its watcher takes
+					// it out; try the others (or a new one) first.
+					if dialFailures++; dialFailures < 3 && ctx.Err() == nil {
+						select {
+						case <-fp.done:
+						case <-ctx.Done():
+						case <-time.After(100 * time.Millisecond):
+						}
+						continue
+					}
 					return nil, fmt.Errorf("connect to process %d: %w", fp.pid, err)
 				}
 				c = fastcgi.NewConn(nc)
