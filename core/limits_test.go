@@ -19,8 +19,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"resind/conf"
 )
@@ -297,4 +301,81 @@ func TestRedirectTargetCannotSplitTheResponse(t *testing.T) {
 	if !strings.Contains(loc, "/new/a%0D%0ASet-Cookie:%20owned=1") {
 		t.Errorf("Location %q does not carry the path encoded", loc)
 	}
+}
+
+// FuzzRawRequest sends arbitrary bytes to a listening server with every
+// limit set low: the server must answer or close, never panic, and the
+// handler must never see a path with dot segments.
+func FuzzRawRequest(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /echo/x HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+		"GET /echo/%2e%2e/./a/../b HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",
+		"GET http://h/echo/x HTTP/1.1\nHost: y\n\n",
+		"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	root := f.TempDir()
+	os.WriteFile(filepath.Join(root, "index.html"), []byte("home"), 0o644)
+	cfg := testConfig(testHost("", nil, testApp("/", root)))
+	for _, s := range cfg.Clusters[0].Servers {
+		s.Limits = conf.Limits{URLLengthMax: 512, HeaderSizeMax: 2048, HeaderCountMax: 8, BodySizeMax: 256, HeaderTimeout: 200 * time.Millisecond}
+		s.Timeout.SocketTimeout = 200 * time.Millisecond
+	}
+	var panics atomic.Int64
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(panicWatch{&panics}), zap.WarnLevel))
+	s, err := New(cfg, Options{ServerID: "web-a", DataDir: f.TempDir(), Log: log})
+	if err != nil {
+		f.Fatal(err)
+	}
+	var dotted atomic.Int64
+	s.Mount("/echo", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hasDotSegment(r.URL.Path) {
+			if _, ok := cleanPath(r.URL.Path); ok {
+				dotted.Add(1)
+			}
+		}
+		io.Copy(io.Discard, r.Body)
+	}))
+	if err := s.Listen(); err != nil {
+		f.Fatal(err)
+	}
+	go s.Serve()
+	f.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	addr := strings.TrimPrefix(s.Addrs()[0], "http ")
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write(raw)
+		c.(*net.TCPConn).CloseWrite()
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Fatalf("the server neither answered nor closed: %v", err)
+		}
+		if n := panics.Load(); n > 0 {
+			t.Fatalf("the server panicked on %q", raw)
+		}
+		if n := dotted.Load(); n > 0 {
+			t.Fatalf("a handler saw dot segments for %q", raw)
+		}
+	})
+}
+
+// panicWatch counts log lines that report a panic.
+type panicWatch struct{ n *atomic.Int64 }
+
+func (p panicWatch) Write(b []byte) (int, error) {
+	if bytes.Contains(b, []byte("panic")) {
+		p.n.Add(1)
+	}
+	return len(b), nil
 }
