@@ -517,10 +517,9 @@ func (s *Service) Restart(t Tag) error {
 	if err := Unpack(files, dir, a.commit.Tree, s.opts.Limits); err != nil {
 		return err
 	}
-	a.versions.Switch(dir)
-	old := a.dir
+	// In-flight requests opened their root already; new ones see dir.
+	os.RemoveAll(a.versions.Repoint(dir))
 	a.dir = dir
-	os.RemoveAll(old)
 	return nil
 }
 

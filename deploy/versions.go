@@ -100,6 +100,17 @@ func (vs *Versions) Switch(dir string) {
 	vs.old = append(vs.old, prev)
 }
 
+// Repoint moves the current version to dir (a fresh copy of the same
+// tree) and returns the directory it had; the current version's sessions
+// follow it.
+func (vs *Versions) Repoint(dir string) string {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	old := vs.current.dir
+	vs.current.dir = dir
+	return old
+}
+
 // Old lists the directories of versions kept for their sessions.
 func (vs *Versions) Old() []string {
 	vs.mu.Lock()

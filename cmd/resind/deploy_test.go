@@ -454,3 +454,54 @@ func TestAdminDeployPageUploadsAndShowsEachServerAgainstTheTriad(t *testing.T) {
 		t.Errorf("after a bad upload a serves %q", b)
 	}
 }
+
+func TestDeployToAStageThenCopyToProductionAndRestartRepairsFiles(t *testing.T) {
+	t.Parallel()
+	s := newDeploySite(t, true)
+	s.start("a")
+	admin := []string{"-user", "admin", "-password", "s3cret"}
+
+	// A preview stage is stored (and replicated) but not served.
+	r := s.deploy("a", "s3cret", s.targz("shop-2.1.tar.gz", map[string]string{"index.html": "staged", "about.html": "about"}), "-stage", "preview")
+	if r.code != 0 || !strings.Contains(r.stdout, "preview/webapp/default/shop") {
+		t.Fatalf("deploy to preview: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if code, _ := body(t, s.url(0, "/shop/")); code != http.StatusNotFound {
+		t.Errorf("a preview deployment is served: %d", code)
+	}
+	r = s.resind(append([]string{"-server", "a", "deploy-copy", "-source", "shop", "-source-stage", "preview", "-target-stage", "production"}, admin...)...)
+	if r.code != 0 {
+		t.Fatalf("deploy-copy: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, b := body(t, s.url(0, "/shop/")); b != "staged" {
+		t.Errorf("after deploy-copy /shop/ serves %q", b)
+	}
+	r = s.resind(append([]string{"-server", "a", "deploy-list", "shop"}, admin...)...)
+	if !strings.Contains(r.stdout, "production/webapp/default/shop\t2.1\t") || !strings.Contains(r.stdout, "preview/webapp/default/shop-2.1\t2.1\t") {
+		t.Errorf("deploy-list after the copy:\n%s%s", r.stdout, r.stderr)
+	}
+
+	// Someone edits a served file by hand: webapp-restart puts the
+	// deployed tree back.
+	dirs, _ := filepath.Glob(filepath.Join(s.dir, "data", "a", "deploy", "webapps", "default", "shop", "*"))
+	if len(dirs) != 1 {
+		t.Fatalf("unpacked directories: %v", dirs)
+	}
+	os.WriteFile(filepath.Join(dirs[0], "index.html"), []byte("hacked"), 0o644)
+	if _, b := body(t, s.url(0, "/shop/")); b != "hacked" {
+		t.Fatalf("the edit is not visible: %q", b)
+	}
+	r = s.resind(append([]string{"-server", "a", "webapp-restart", "shop"}, admin...)...)
+	if r.code != 0 {
+		t.Fatalf("webapp-restart: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, b := body(t, s.url(0, "/shop/")); b != "staged" {
+		t.Errorf("after webapp-restart /shop/ serves %q", b)
+	}
+
+	// Names that read as versions are refused, so version tags stay apart.
+	r = s.deploy("a", "s3cret", s.targz("x.tar.gz", map[string]string{"index.html": "x"}), "-name", "shop-9")
+	if r.code == 0 || !strings.Contains(r.stderr, `give -name shop -version 9`) {
+		t.Errorf("-name shop-9: exit %d %q", r.code, r.stderr)
+	}
+}
