@@ -95,6 +95,7 @@ func (p *FastCGI) limits() (lo, hi int, idle time.Duration) {
 // ends.
 func (p *FastCGI) Get(ctx context.Context) (*fastcgi.Conn, error) {
 	dialFailures := 0
+retry:
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -125,7 +126,7 @@ func (p *FastCGI) Get(ctx context.Context) (*fastcgi.Conn, error) {
 						case <-ctx.Done():
 						case <-time.After(100 * time.Millisecond):
 						}
-						continue
+						continue retry
 					}
 					return nil, fmt.Errorf("connect to process %d: %w", fp.pid, err)
 				}
