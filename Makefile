@@ -9,7 +9,7 @@
 GO       ?= go
 # Debian packages the tests drive for real: chromium for the /resin-admin
 # end-to-end test.
-TEST_DEBS := chromium linux-headers-amd64 qemu-system-x86 busybox-static make
+TEST_DEBS := chromium linux-headers-amd64 qemu-system-x86 busybox-static make php-cgi
 FUZZTIME ?= 10s
 
 .PHONY: all build test test-deps vet fuzz soak bench clean

@@ -201,3 +201,49 @@ func TestAppsDieWithAKilledResind(t *testing.T) {
 		eventually(t, 10*time.Second, fmt.Sprintf("app process %d to go with resind", p), func() bool { return !appRunning(p) })
 	}
 }
+
+// phpConf runs PHP the mod_fcgid way: php-cgi processes resind starts.
+const phpConf = `<resin xmlns="http://caucho.com/ns/resin" xmlns:resin="urn:java:com.caucho.resin">
+  <cluster id="app">
+    <server id="app-a" address="127.0.0.1" port="{{.Cluster}}">
+      <http address="127.0.0.1" port="{{.HTTP}}"/>
+    </server>
+    <host id="">
+      <web-app id="/shop" root-directory="${__DIR__}/shop">
+        <session-config/>
+        <resin:FastCgiProxy regexp="\.php$" command="php-cgi" min-processes="1" max-processes="2"/>
+      </web-app>
+    </host>
+  </cluster>
+</resin>
+`
+
+func TestPHPRunsThroughSupervisedPhpCgi(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("php-cgi"); err != nil {
+		t.Fatal("php-cgi is not installed (make test-deps installs it)")
+	}
+	s := newSite(t)
+	p := ports{HTTP: freePort(t), Cluster: freePort(t)}
+	s.write("resin.xml", phpConf, p)
+	s.writeRaw("shop/cart/index.php", `<?php
+header("X-From: php");
+echo "cart ", $_SERVER['SCRIPT_NAME'], " session=", $_SERVER['HTTP_X_RESIN_SESSION_ID'] ?? '', " q=", $_GET['q'] ?? '', " pid=", getmypid(), "\n";
+error_log("php says hello to the log");
+`)
+	s.start("app-a")
+	url := fmt.Sprintf("http://127.0.0.1:%d/shop/cart/index.php?q=42", p.HTTP)
+	resp, body := get(t, url, "Cookie", "JSESSIONID=aaaPhpSession")
+	if resp.StatusCode != 200 || resp.Header.Get("X-From") != "php" ||
+		!strings.HasPrefix(body, "cart /shop/cart/index.php session=aaaPhpSession q=42 pid=") {
+		t.Fatalf("GET = %d %v %q", resp.StatusCode, resp.Header, body)
+	}
+	eventually(t, 10*time.Second, "PHP's error_log in resind's log", func() bool {
+		return strings.Contains(s.log("app-a"), "php says hello to the log")
+	})
+	pid, _ := strconv.Atoi(strings.TrimSpace(body[strings.LastIndex(body, "pid=")+4:]))
+	s.stop("app-a")
+	if pid == 0 || appRunning(pid) {
+		t.Errorf("php-cgi %d outlived resind stop", pid)
+	}
+}
