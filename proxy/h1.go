@@ -75,7 +75,7 @@ func (pc *h1Conn) exchange(ctx context.Context, r *http.Request, timeout time.Du
 	pc.lr.on, pc.lr.n = true, maxResponseHeaderBytes
 	defer func() { pc.lr.on = false }()
 	for {
-		res, err := http.ReadResponse(pc.br, r)
+		res, err := readResponse(pc.br, r)
 		if err != nil {
 			return nil, stop, err
 		}
