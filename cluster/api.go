@@ -83,7 +83,7 @@ func sessionTTL(cfg *conf.Config, clusterID string) time.Duration {
 // cluster; a name no web-app configures is a cache without expiry, as
 // JCache's createCache would make.
 func (n *Node) cacheConfig(name string) conf.ClusterCache {
-	if cl := n.opts.Config.Cluster(n.self.ClusterID); cl != nil {
+	if cl := n.cfg.Load().Cluster(n.self.ClusterID); cl != nil {
 		for _, h := range cl.Hosts {
 			for _, a := range h.WebApps {
 				for _, c := range a.Caches {
@@ -136,7 +136,7 @@ func (n *Node) serveSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := "session/" + id
-	ttl := sessionTTL(n.opts.Config, n.self.ClusterID)
+	ttl := sessionTTL(n.cfg.Load(), n.self.ClusterID)
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	st := n.store

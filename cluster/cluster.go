@@ -72,7 +72,7 @@ func FastTiming() Timing {
 	return Timing{
 		ProbeInterval: 200 * time.Millisecond, ProbeTimeout: 150 * time.Millisecond, SuspicionMult: 3,
 		GossipInterval: 50 * time.Millisecond, PushPull: 2 * time.Second,
-		RaftHeartbeat: 200 * time.Millisecond, RaftElection: 200 * time.Millisecond, RaftLease: 100 * time.Millisecond,
+		RaftHeartbeat: 300 * time.Millisecond, RaftElection: 300 * time.Millisecond, RaftLease: 150 * time.Millisecond,
 		JoinRetry: 300 * time.Millisecond, ExpireEvery: time.Second, ReadWait: time.Second,
 	}
 }
@@ -106,6 +106,9 @@ type Node struct {
 	store *Store
 	http  *http.Client
 	local localCopies // this server's own copy of its sessions
+	// cfg is the running configuration: session timeouts and caches
+	// follow reloads, membership and the system key do not.
+	cfg atomic.Pointer[conf.Config]
 
 	servers map[string]*conf.Server // every server of the configuration
 	triad   []*conf.Server          // this server's cluster's triad
@@ -148,6 +151,7 @@ func New(opts Options) (*Node, error) {
 			}
 		}
 	}
+	n.cfg.Store(opts.Config)
 	n.table = newTable(n, opts.Config)
 	n.mux = newMux(n.auth, self.ID, n.addr, n.log)
 	n.http = &http.Client{Transport: &http.Transport{
@@ -157,6 +161,30 @@ func New(opts Options) (*Node, error) {
 	}}
 	n.store = &Store{n: n}
 	return n, nil
+}
+
+// Reload takes the session timeouts and cache settings of cfg. Servers
+// added or removed, the triad and the system key take effect when the
+// server restarts; Reload reports those it cannot apply.
+func (n *Node) Reload(cfg *conf.Config) []string {
+	n.cfg.Store(cfg)
+	var pending []string
+	if cfg.SystemKey != n.opts.Config.SystemKey {
+		pending = append(pending, "<resin-system-auth-key> changed")
+	}
+	ids := func(c *conf.Config) string {
+		var out []string
+		for _, cl := range c.Clusters {
+			for _, s := range cl.Servers {
+				out = append(out, cl.ID+"/"+s.ID+"@"+ServerAddr(s))
+			}
+		}
+		return strings.Join(out, ",")
+	}
+	if ids(cfg) != ids(n.opts.Config) {
+		pending = append(pending, "the servers changed")
+	}
+	return pending
 }
 
 // ServerAddr is the cluster address (host:port) of s.

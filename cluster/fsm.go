@@ -42,6 +42,10 @@ const (
 // command is one write to the store, as logged by raft. Now is the
 // proposer's clock, so that every member expires entries alike.
 type command struct {
+	// ID names the request, so that a retry of a write that was applied
+	// although its answer was lost gets the first answer instead of being
+	// applied twice (a compare-and-swap would then fail on its own write).
+	ID      string        `json:"id,omitempty"`
 	Op      string        `json:"op"`
 	Key     string        `json:"key,omitempty"`
 	Value   []byte        `json:"value,omitempty"`
@@ -66,10 +70,17 @@ type fsm struct {
 	data    map[string]*Entry
 	index   uint64        // last applied raft index
 	changed chan struct{} // closed and replaced on every applied write
+	// done are the answers of the last maxDone commands by ID, oldest
+	// first in doneOrder.
+	done      map[string]*result
+	doneOrder []string
 }
 
+// maxDone bounds the answers kept for retried commands.
+const maxDone = 4096
+
 func newFSM() *fsm {
-	return &fsm{data: map[string]*Entry{}, changed: make(chan struct{})}
+	return &fsm{data: map[string]*Entry{}, changed: make(chan struct{}), done: map[string]*result{}}
 }
 
 func (f *fsm) Apply(l *raft.Log) any {
@@ -80,7 +91,18 @@ func (f *fsm) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.index = l.Index
+	if r, ok := f.done[c.ID]; ok && c.ID != "" {
+		return r
+	}
 	res := f.apply(&c, l.Index)
+	if c.ID != "" {
+		f.done[c.ID] = res
+		f.doneOrder = append(f.doneOrder, c.ID)
+		if len(f.doneOrder) > maxDone {
+			delete(f.done, f.doneOrder[0])
+			f.doneOrder = f.doneOrder[1:]
+		}
+	}
 	close(f.changed)
 	f.changed = make(chan struct{})
 	return res
@@ -186,6 +208,12 @@ func (f *fsm) wait() (<-chan struct{}, uint64) {
 type fsmSnapshot struct {
 	Index uint64            `json:"index"`
 	Data  map[string]*Entry `json:"data"`
+	Done  []doneEntry       `json:"done,omitempty"`
+}
+
+type doneEntry struct {
+	ID  string  `json:"id"`
+	Res *result `json:"res"`
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -196,7 +224,11 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 		cp := *e
 		data[k] = &cp
 	}
-	return &fsmSnapshot{Index: f.index, Data: data}, nil
+	done := make([]doneEntry, 0, len(f.doneOrder))
+	for _, id := range f.doneOrder {
+		done = append(done, doneEntry{id, f.done[id]})
+	}
+	return &fsmSnapshot{Index: f.index, Data: data, Done: done}, nil
 }
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
@@ -211,6 +243,11 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.data, f.index = s.Data, s.Index
+	f.done, f.doneOrder = map[string]*result{}, nil
+	for _, d := range s.Done {
+		f.done[d.ID] = d.Res
+		f.doneOrder = append(f.doneOrder, d.ID)
+	}
 	close(f.changed)
 	f.changed = make(chan struct{})
 	return nil

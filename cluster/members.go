@@ -160,10 +160,16 @@ func (t *table) NotifyMsg(b []byte) {
 	if len(b) > len(leaveMsg) && string(b[:len(leaveMsg)]) == leaveMsg {
 		id := string(b[len(leaveMsg)+1:])
 		t.mu.Lock()
-		if _, ok := t.members[id]; ok {
+		m, ok := t.members[id]
+		if ok {
 			t.leaving[id] = true
 		}
+		// The goodbye may arrive just after the failure detector gave up.
+		late := ok && m.State == StateDead && time.Since(m.Since) < 5*time.Second
 		t.mu.Unlock()
+		if late {
+			t.set(id, StateLeft, false)
+		}
 	}
 }
 

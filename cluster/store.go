@@ -113,6 +113,9 @@ func entryOf(r *result) Entry {
 // election takes a moment).
 func (s *Store) do(ctx context.Context, c *command) (*result, error) {
 	c.Now = time.Now()
+	if c.Op != opGet && c.Op != opList {
+		c.ID = nonce()
+	}
 	return s.retry(ctx, c, 0)
 }
 

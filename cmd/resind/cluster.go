@@ -104,9 +104,17 @@ func (c *clusterMember) keepDown(every time.Duration) {
 	}
 }
 
-// Reload keeps the running membership: servers added to or removed from
-// resin.xml take effect at the next start.
-func (c *clusterMember) Reload(*conf.Config) {}
+// Reload applies session timeouts and cache settings; servers added to or
+// removed from resin.xml, and a new system key, take effect at the next
+// start, and the log says so.
+func (c *clusterMember) Reload(cfg *conf.Config) {
+	if c.node == nil {
+		return
+	}
+	for _, p := range c.node.Reload(cfg) {
+		c.log.Warn("cluster: "+p+"; restart the server to apply it", zap.String("server", c.node.Status().Self))
+	}
+}
 
 func (c *clusterMember) Stop(ctx context.Context) {
 	if c.node == nil {
