@@ -147,3 +147,20 @@ func TestFastCGICommandThatCannotStartAnswers502(t *testing.T) {
 		t.Errorf("answered after %v", d)
 	}
 }
+
+func TestStatusListsPoolsAndApps(t *testing.T) {
+	t.Parallel()
+	reg := NewRegistry(nil)
+	defer reg.Close(context.Background())
+	p, _ := reg.FastCGI(fcgiSpec(2, 3, time.Minute))
+	a, _ := reg.HTTP(httpSpec(false))
+	pidOf(t, a.Handler(5*time.Second), "/pid")
+	st := reg.Status()
+	if len(st) != 2 || st[0].Kind != "fastcgi" || len(st[0].PIDs) != 2 || st[0].Min != 2 || st[0].Max != 3 ||
+		!slices.Equal(st[0].PIDs, p.PIDs()) {
+		t.Errorf("fastcgi status %+v", st)
+	}
+	if len(st) == 2 && (st[1].Kind != "http" || !st[1].Ready || len(st[1].PIDs) != 1 || st[1].PIDs[0] != a.PID() || !strings.HasPrefix(st[1].Address, "tcp:127.0.0.1:")) {
+		t.Errorf("http status %+v", st[1])
+	}
+}

@@ -300,3 +300,15 @@ func (x *exchange) relPath() string {
 	}
 	return p
 }
+
+// Apps lists the programs the server supervises (FastCGI pools and HTTP
+// applications) with their processes, for /resin-admin and status.
+func (s *Server) Apps() []app.Status {
+	s.apps.mu.Lock()
+	reg := s.apps.reg
+	s.apps.mu.Unlock()
+	if reg == nil {
+		return nil
+	}
+	return reg.Status()
+}
