@@ -185,6 +185,29 @@ func TestDeployReachesEveryServerOfTheClusterAndLateServersCatchUp(t *testing.T)
 	if session == "" {
 		t.Fatalf("no session cookie from /shop/: %v", resp.Header)
 	}
+	// The visitor keeps clicking (the session times out after 2s of
+	// silence) until told to stop.
+	stopClicking := make(chan struct{})
+	clicking := make(chan struct{})
+	go func() {
+		defer close(clicking)
+		for {
+			select {
+			case <-stopClicking:
+				return
+			case <-time.After(200 * time.Millisecond):
+				body(t, s.url(0, "/shop/"), "Cookie", session)
+			}
+		}
+	}()
+	defer func() {
+		select {
+		case <-clicking:
+		default:
+			close(stopClicking)
+			<-clicking
+		}
+	}()
 
 	// Version 2.0 from a directory, through server b: only the changed
 	// file is sent.
@@ -207,6 +230,8 @@ func TestDeployReachesEveryServerOfTheClusterAndLateServersCatchUp(t *testing.T)
 	if _, b := body(t, s.url(0, "/shop/"), "Cookie", session); b != "shop v1" {
 		t.Errorf("the session started on 1.0 got %q", b)
 	}
+	close(stopClicking)
+	<-clicking
 	// Once that session is silent past its timeout (2s), 1.0 is removed.
 	oldDir := filepath.Join(s.dir, "data", "a", "deploy", "webapps", "default", "shop", tree1)
 	eventually(t, 20*time.Second, "the old version is removed", func() bool {
@@ -224,13 +249,18 @@ func TestDeployReachesEveryServerOfTheClusterAndLateServersCatchUp(t *testing.T)
 	}
 
 	// A server down during a deployment catches up when it comes back.
+	// This one goes through d, outside the triad: d tells the triad,
+	// which pulls from it.
 	s.stop("c")
 	v3 := s.targz("shop.tar.gz", map[string]string{"index.html": "shop v3"})
-	r = s.deploy("a", "s3cret", v3, "-version", "3.0")
+	r = s.deploy("d", "s3cret", v3, "-version", "3.0")
 	if r.code != 0 {
 		t.Fatalf("deploy 3.0: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	tree3 := treeLine(t, r.stdout)
+	for i := range 2 {
+		eventually(t, 20*time.Second, fmt.Sprintf("triad server %d has v3", i), func() bool { return s.served(i) == tree3 })
+	}
 	s.start("c")
 	if _, b := body(t, s.url(2, "/shop/")); b != "shop v3" || s.served(2) != tree3 {
 		t.Errorf("restarted server c serves %q, want shop v3", b)
