@@ -37,13 +37,21 @@ import (
 
 type target struct {
 	name, path, how string
+	// mine tells the target's processes among resind's descendants by
+	// their command line (argv joined with spaces): the others (the idle
+	// processes of the other ways) are not counted.
+	mine func(cmdline string) bool
 }
 
 var targets = []target{
-	{"cgi-sh", "/hello-sh.cgi", "CGI: /bin/sh script, one process per request"},
-	{"cgi-go", "/hello.cgi", "CGI: the Go hello binary, one process per request"},
-	{"fastcgi", "/fcgi/", "FastCGI: supervised pool of the Go hello (min 2, max 4 processes)"},
-	{"http", "/http/", "HTTP: the Go hello as an app server behind HttpProxy"},
+	{"cgi-sh", "/hello-sh.cgi", "CGI: /bin/sh script, one process per request",
+		func(c string) bool { return strings.Contains(c, "hello-sh.cgi") }},
+	{"cgi-go", "/hello.cgi", "CGI: the Go hello binary, one process per request",
+		func(c string) bool { return strings.HasSuffix(strings.Fields(c)[0], "/hello.cgi") }},
+	{"fastcgi", "/fcgi/", "FastCGI: supervised pool of the Go hello (min 2, max 4 processes)",
+		func(c string) bool { return strings.HasSuffix(c, " -fcgi") }},
+	{"http", "/http/", "HTTP: the Go hello as an app server behind HttpProxy",
+		func(c string) bool { f := strings.Fields(c); return len(f) == 1 && strings.HasSuffix(f[0], "/hello") }},
 }
 
 func main() {
@@ -110,13 +118,13 @@ func main() {
 	results := map[string][]result{}
 	for round := 1; round <= *rounds; round++ {
 		for _, t := range targets {
-			r := measure(cmd.Process.Pid, base+t.path, *duration, *threads, *conns)
+			r := measure(cmd.Process.Pid, t.mine, base+t.path, *duration, *threads, *conns)
 			fmt.Fprintf(os.Stderr, "bench/apps: round %d %-8s %8.0f req/s  p50 %-8v p99 %-8v RSS peak %5.1f MB  procs %d  CPU %.2f cores  errors %d\n",
 				round, t.name, r.rps, r.p50, r.p99, r.rssPeak/1e6, r.procsPeak, r.cpu, r.errors)
 			results[t.name] = append(results[t.name], r)
 		}
 	}
-	idleRSS, idleProcs := treeRSS(cmd.Process.Pid)
+	idleRSS, idleProcs, _ := treeRSS(cmd.Process.Pid, nil)
 	pids := descendants(cmd.Process.Pid)
 	stop()
 	var left []int
@@ -128,9 +136,9 @@ func main() {
 
 	fmt.Printf("\n%d rounds of %v each, wrk -t%d -c%d (HTTP/1.1 keep-alive) on loopback, %d cores; medians over rounds.\n",
 		*rounds, *duration, *threads, *conns, runtime.NumCPU())
-	fmt.Printf("RSS and CPU are of resind and every process below it (application processes, CGI scripts), sampled every 100 ms while wrk ran.\n\n")
-	fmt.Println("| way | req/s | latency avg | p50 | p99 | RSS mean | RSS peak | processes (peak) | CPU (cores) | non-2xx |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Printf("RSS and CPU are of resind plus the processes of the way measured (its FastCGI pool, its app server, its CGI scripts), sampled every 100 ms while wrk ran.\n\n")
+	fmt.Println("| way | req/s | latency avg | p50 | p99 | RSS mean | RSS peak | of which resind | processes (peak) | CPU (cores) | non-2xx |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, t := range targets {
 		rs := results[t.name]
 		m := func(f func(result) float64) float64 {
@@ -144,13 +152,14 @@ func main() {
 		d := func(f func(result) time.Duration) time.Duration {
 			return time.Duration(m(func(r result) float64 { return float64(f(r)) }))
 		}
-		fmt.Printf("| %s | %.0f | %v | %v | %v | %.1f MB | %.1f MB | %.0f | %.2f | %.0f |\n", t.name,
+		fmt.Printf("| %s | %.0f | %v | %v | %v | %.1f MB | %.1f MB | %.1f MB | %.0f | %.2f | %.0f |\n", t.name,
 			m(func(r result) float64 { return r.rps }),
 			d(func(r result) time.Duration { return r.avg }).Round(time.Microsecond),
 			d(func(r result) time.Duration { return r.p50 }).Round(time.Microsecond),
 			d(func(r result) time.Duration { return r.p99 }).Round(time.Microsecond),
 			m(func(r result) float64 { return r.rssMean })/1e6,
 			m(func(r result) float64 { return r.rssPeak })/1e6,
+			m(func(r result) float64 { return r.resindRSS })/1e6,
 			m(func(r result) float64 { return float64(r.procsPeak) }),
 			m(func(r result) float64 { return r.cpu }),
 			m(func(r result) float64 { return float64(r.errors) }))
@@ -202,35 +211,37 @@ type result struct {
 	avg, p50, p99    time.Duration
 	errors           int
 	rssMean, rssPeak float64
+	resindRSS        float64 // resind's own, peak
 	procsPeak        int
 	cpu              float64 // cores busy: CPU seconds per second
 }
 
 // measure runs wrk against url while sampling the process tree of pid.
-func measure(pid int, url string, d time.Duration, threads, conns int) result {
+func measure(pid int, mine func(string) bool, url string, d time.Duration, threads, conns int) result {
 	ctx, cancel := context.WithCancel(context.Background())
 	samples := make(chan []float64, 1)
 	go func() {
 		var rss []float64
-		peakProcs := 0.0
+		peakProcs, resindRSS := 0.0, 0.0
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
-				samples <- append(rss, peakProcs)
+				samples <- append(rss, resindRSS, peakProcs)
 				return
 			case <-t.C:
-				r, n := treeRSS(pid)
+				r, n, own := treeRSS(pid, mine)
 				rss = append(rss, r)
+				resindRSS = max(resindRSS, own)
 				peakProcs = max(peakProcs, float64(n))
 			}
 		}
 	}()
-	cpu0, t0 := treeCPU(pid), time.Now()
+	cpu0, t0 := treeCPU(pid, mine), time.Now()
 	out, err := exec.Command("wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
 		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency", url).CombinedOutput()
-	cpu1, t1 := treeCPU(pid), time.Now()
+	cpu1, t1 := treeCPU(pid, mine), time.Now()
 	cancel()
 	s := <-samples
 	if err != nil {
@@ -238,7 +249,8 @@ func measure(pid int, url string, d time.Duration, threads, conns int) result {
 	}
 	r := parseWrk(string(out))
 	r.procsPeak = int(s[len(s)-1])
-	s = s[:len(s)-1]
+	r.resindRSS = s[len(s)-2]
+	s = s[:len(s)-2]
 	for _, v := range s {
 		r.rssMean += v
 		r.rssPeak = max(r.rssPeak, v)
@@ -322,10 +334,29 @@ func statFields(stat string) []string {
 	return strings.Fields(stat[i+1:])
 }
 
-// treeRSS sums the resident memory of pid and its descendants.
-func treeRSS(pid int) (float64, int) {
-	total, n := 0.0, 0
-	for _, p := range descendants(pid) {
+// cmdline is the command line of pid, its arguments joined by spaces.
+func cmdline(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+// counted lists pid and those of its descendants mine accepts (all of
+// them when mine is nil).
+func counted(pid int, mine func(string) bool) []int {
+	all := descendants(pid)
+	out := all[:1]
+	for _, p := range all[1:] {
+		if c := cmdline(p); c != "" && (mine == nil || mine(c)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// treeRSS sums the resident memory of pid and its counted descendants,
+// and returns pid's own too.
+func treeRSS(pid int, mine func(string) bool) (total float64, n int, own float64) {
+	for i, p := range counted(pid, mine) {
 		f, err := os.Open("/proc/" + strconv.Itoa(p) + "/status")
 		if err != nil {
 			continue
@@ -335,20 +366,23 @@ func treeRSS(pid int) (float64, int) {
 			if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
 				kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
 				total += kb * 1024
+				if i == 0 {
+					own = kb * 1024
+				}
 				n++
 			}
 		}
 		f.Close()
 	}
-	return total, n
+	return total, n, own
 }
 
 // treeCPU is the CPU seconds of pid (with its reaped children: CGI
-// scripts) and of its live descendants.
-func treeCPU(pid int) float64 {
+// scripts) and of its counted live descendants.
+func treeCPU(pid int, mine func(string) bool) float64 {
 	const hz = 100 // USER_HZ on Linux
 	total := 0.0
-	for i, p := range descendants(pid) {
+	for i, p := range counted(pid, mine) {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
 		if err != nil {
 			continue
