@@ -96,18 +96,18 @@ func (st *appState) instantiate(rt *runtime, log *zap.Logger) map[string]bool {
 		}
 		seen[h] = true
 		for _, ru := range h.rules {
-			st.instantiateRule(ru, base, keep, log)
+			st.instantiateRule(ru, base, rt.timeouts, keep, log)
 		}
 		for _, wa := range h.apps {
 			for _, ru := range wa.rules {
-				st.instantiateRule(ru, wa.root, keep, log)
+				st.instantiateRule(ru, wa.root, rt.timeouts, keep, log)
 			}
 		}
 	}
 	return keep
 }
 
-func (st *appState) instantiateRule(ru *rule, dir string, keep map[string]bool, log *zap.Logger) {
+func (st *appState) instantiateRule(ru *rule, dir string, to conf.Timeouts, keep map[string]bool, log *zap.Logger) {
 	a := ru.app
 	if a == nil || a.kind == conf.CGI {
 		return
@@ -127,6 +127,8 @@ func (st *appState) instantiateRule(ru *rule, dir string, keep map[string]bool, 
 			p := st.pools[addr]
 			if p == nil {
 				p = fastcgi.NewAddressPool(addr)
+				// Set once: the pool is shared by every snapshot.
+				p.ConnectTimeout, p.IdleTime = to.LoadBalanceConnectTimeout, to.LoadBalanceIdleTime
 				st.pools[addr] = p
 			}
 			keep["fastcgi-address "+addr] = true
