@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"testing"
@@ -80,5 +81,40 @@ func TestConfiguredCacheExpiresEntries(t *testing.T) {
 	}
 	if code, _ := tc.call(0, "GET", "/resin/cache/bad name/k", ""); code != http.StatusBadRequest {
 		t.Errorf("bad cache name: %d", code)
+	}
+}
+
+func TestSessionTimeoutIsTheLongestOfThePersistentWebApps(t *testing.T) {
+	app := func(persistent bool, d time.Duration) *conf.WebApp {
+		return &conf.WebApp{Session: &conf.SessionConfig{UsePersistentStore: persistent, Timeout: d}}
+	}
+	cfg := func(apps ...*conf.WebApp) *conf.Config {
+		return &conf.Config{Clusters: []*conf.Cluster{{ID: "app", Hosts: []*conf.Host{{WebApps: apps}}}}}
+	}
+	for _, c := range []struct {
+		name string
+		cfg  *conf.Config
+		want time.Duration
+	}{
+		{"no persistent web-app: Resin's default", cfg(app(false, time.Minute)), 30 * time.Minute},
+		{"one", cfg(app(true, 10*time.Minute)), 10 * time.Minute},
+		{"the longest", cfg(app(true, 10*time.Minute), app(true, time.Hour), app(false, 5*time.Hour)), time.Hour},
+		{"never (-1) wins", cfg(app(true, 10*time.Minute), app(true, 0)), 0},
+	} {
+		if got := sessionTTL(c.cfg, "app"); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+func BenchmarkStorePutFromAClient(b *testing.B) {
+	tc := newTestCluster(b, 4, "k")
+	st := tc.nodes[3].Store()
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := st.Put(ctx, "bench", []byte("value"), 0); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -18,14 +18,14 @@ import (
 // testCluster is n servers of one cluster on loopback, each an HTTP
 // server on its own cluster port answering Node.Handler.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	cfg   *conf.Config
 	nodes []*Node
 	srvs  []*http.Server
 	dirs  []string
 }
 
-func newTestCluster(t *testing.T, n int, key string) *testCluster {
+func newTestCluster(t testing.TB, n int, key string) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t, nodes: make([]*Node, n), srvs: make([]*http.Server, n)}
 	cl := &conf.Cluster{ID: "app"}
