@@ -27,23 +27,44 @@ import (
 // It also normalises the path: a path with "." or ".." segments is resolved
 // once here, so that rules, static files and every backend see the same
 // path, and nothing behind resind can resolve it differently.
+//
+// The limits checked here follow reloads: each request reads them from the
+// current snapshot's spec of this listener (key). What the socket was
+// opened with (connection-max, header-size-max, header-timeout, TLS) stays
+// until the listener is opened again.
 type guard struct {
-	next          http.Handler
+	s   *Server
+	key string
+	// lim and socketTimeout are what the listener was opened with, used
+	// when a snapshot no longer lists it (it is draining).
 	lim           conf.Limits
 	socketTimeout time.Duration
 }
 
+// current returns the limits and socket-timeout of the running snapshot
+// for this listener.
+func (g *guard) current() (conf.Limits, time.Duration) {
+	rt := g.s.rt.Load()
+	for i := range rt.listeners {
+		if sp := &rt.listeners[i]; sp.key == g.key {
+			return sp.effectiveLimits(), rt.timeouts.SocketTimeout
+		}
+	}
+	return g.lim, g.socketTimeout
+}
+
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if g.lim.URLLengthMax > 0 && len(r.RequestURI) > g.lim.URLLengthMax {
+	lim, socketTimeout := g.current()
+	if lim.URLLengthMax > 0 && len(r.RequestURI) > lim.URLLengthMax {
 		refuse(w, http.StatusRequestURITooLong, "The request target is longer than this server accepts.")
 		return
 	}
-	if g.lim.HeaderCountMax > 0 {
+	if lim.HeaderCountMax > 0 {
 		n := 0
 		for _, vv := range r.Header {
 			n += len(vv)
 		}
-		if n > g.lim.HeaderCountMax {
+		if n > lim.HeaderCountMax {
 			refuse(w, http.StatusRequestHeaderFieldsTooLarge, "The request has more header fields than this server accepts.")
 			return
 		}
@@ -58,10 +79,10 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// answers it 404.
 	}
 	if r.Body == nil || r.Body == http.NoBody {
-		g.next.ServeHTTP(w, r)
+		g.s.ServeHTTP(w, r)
 		return
 	}
-	if max := g.lim.BodySizeMax; max > 0 && r.ContentLength > max {
+	if max := lim.BodySizeMax; max > 0 && r.ContentLength > max {
 		refuse(w, http.StatusRequestEntityTooLarge, "The request body is larger than this server accepts.")
 		return
 	}
@@ -73,11 +94,11 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// nothing read after this body is taken for a request.
 		w.Header().Set("Connection", "close")
 	}
-	b := &limitedBody{rc: r.Body, left: g.lim.BodySizeMax, unlimited: g.lim.BodySizeMax <= 0,
-		ctl: http.NewResponseController(w), timeout: g.socketTimeout}
+	b := &limitedBody{rc: r.Body, left: lim.BodySizeMax, unlimited: lim.BodySizeMax <= 0,
+		ctl: http.NewResponseController(w), timeout: socketTimeout}
 	r.Body = b
 	lw := &limitWriter{ResponseWriter: w, body: b}
-	g.next.ServeHTTP(lw, r)
+	g.s.ServeHTTP(lw, r)
 	if !lw.sent && b.failed() {
 		// A handler that gave up without answering (a proxy sees the
 		// request's context cancelled when the body read fails): the
@@ -87,11 +108,11 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if b.done.Load() {
 		b.clearDeadline()
-	} else if g.socketTimeout > 0 {
+	} else if socketTimeout > 0 {
 		// net/http reads what the handler left of the body before the
 		// next request; a client sending it slowly must not hold the
 		// connection for ever.
-		b.ctl.SetReadDeadline(time.Now().Add(g.socketTimeout))
+		b.ctl.SetReadDeadline(time.Now().Add(socketTimeout))
 	}
 }
 

@@ -379,3 +379,29 @@ func (p panicWatch) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+func TestRequestLimitsFollowAReload(t *testing.T) {
+	t.Parallel()
+	lim := conf.DefaultLimits
+	s, addr := limitedServer(t, lim, 5*time.Second, nil)
+	long := "GET /" + strings.Repeat("a", 600) + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	if got := rawExchange(t, addr, long); got != "HTTP/1.1 404 Not Found" {
+		t.Fatalf("before the reload: %q", got)
+	}
+	cfg := s.rt.Load().cfg
+	next := *cfg.Clusters[0]
+	next.Servers = nil
+	for _, sc := range cfg.Clusters[0].Servers {
+		c := *sc
+		c.Limits.URLLengthMax = 512
+		next.Servers = append(next.Servers, &c)
+	}
+	ncfg := *cfg
+	ncfg.Clusters = []*conf.Cluster{&next}
+	if err := s.Apply(&ncfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := rawExchange(t, addr, long); got != "HTTP/1.1 414 Request URI Too Long" {
+		t.Errorf("after a reload lowering url-length-max: %q", got)
+	}
+}

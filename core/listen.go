@@ -41,9 +41,10 @@ type listener struct {
 	closing atomic.Bool
 }
 
-// bind opens the socket of sp with its limits (see guard) and, for an
-// https listener, TLS. The error names the address.
-func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
+// effectiveLimits are sp's limits as enforced: the defaults of a
+// configuration built without the loader filled in, and the cluster
+// port's slack added.
+func (sp *listenSpec) effectiveLimits() conf.Limits {
 	lim := sp.limits
 	if lim.HeaderSizeMax <= 0 {
 		lim.HeaderSizeMax = conf.DefaultLimits.HeaderSizeMax
@@ -57,6 +58,13 @@ func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
 			lim.HeaderCountMax += clusterHeaderCountSlack
 		}
 	}
+	return lim
+}
+
+// bind opens the socket of sp with its limits (see guard) and, for an
+// https listener, TLS. The error names the address.
+func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
+	lim := sp.effectiveLimits()
 	var tc *tls.Config
 	if sp.tls != nil {
 		var err error
@@ -77,7 +85,7 @@ func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
 		headerTimeout = min(headerTimeout, t.SocketTimeout)
 	}
 	srv := &http.Server{
-		Handler:           &guard{next: s, lim: lim, socketTimeout: t.SocketTimeout},
+		Handler:           &guard{s: s, key: sp.key, lim: lim, socketTimeout: t.SocketTimeout},
 		ReadHeaderTimeout: headerTimeout,
 		IdleTimeout:       t.KeepaliveTimeout,
 		MaxHeaderBytes:    lim.HeaderSizeMax,
