@@ -138,6 +138,14 @@ func TestOpenSSLListenerLoadsItsCertificate(t *testing.T) {
 		if password != "" && strings.Contains(tc.String(), password) {
 			t.Errorf("TLS.String() shows the password: %s", tc)
 		}
+		if hasWarning(cfg, "holds secrets") {
+			t.Errorf("warned about files only their owner reads: %v", cfg.Warnings)
+		}
+		// A private key others may read is warned about, naming it.
+		os.Chmod(filepath.Join(dir, "keys/site.key"), 0o644)
+		if cfg, err = Load(path); err != nil || !hasWarning(cfg, "chmod 600 "+filepath.Join(dir, "keys/site.key")) {
+			t.Errorf("a world-readable key: %v %v", err, cfg.Warnings)
+		}
 	}
 }
 
