@@ -56,7 +56,7 @@ func (g *guard) current() (conf.Limits, time.Duration) {
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lim, socketTimeout := g.current()
 	if lim.URLLengthMax > 0 && len(r.RequestURI) > lim.URLLengthMax {
-		refuse(w, http.StatusRequestURITooLong, "The request target is longer than this server accepts.")
+		refuse(w, r.ProtoMajor == 1, http.StatusRequestURITooLong, "The request target is longer than this server accepts.")
 		return
 	}
 	if lim.HeaderCountMax > 0 {
@@ -65,7 +65,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			n += len(vv)
 		}
 		if n > lim.HeaderCountMax {
-			refuse(w, http.StatusRequestHeaderFieldsTooLarge, "The request has more header fields than this server accepts.")
+			refuse(w, r.ProtoMajor == 1, http.StatusRequestHeaderFieldsTooLarge, "The request has more header fields than this server accepts.")
 			return
 		}
 	}
@@ -83,7 +83,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if max := lim.BodySizeMax; max > 0 && r.ContentLength > max {
-		refuse(w, http.StatusRequestEntityTooLarge, "The request body is larger than this server accepts.")
+		refuse(w, r.ProtoMajor == 1, http.StatusRequestEntityTooLarge, "The request body is larger than this server accepts.")
 		return
 	}
 	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
@@ -97,7 +97,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b := &limitedBody{rc: r.Body, left: lim.BodySizeMax, unlimited: lim.BodySizeMax <= 0,
 		ctl: http.NewResponseController(w), timeout: socketTimeout}
 	r.Body = b
-	lw := &limitWriter{ResponseWriter: w, body: b}
+	lw := &limitWriter{ResponseWriter: w, body: b, h1: r.ProtoMajor == 1}
 	g.s.ServeHTTP(lw, r)
 	if !lw.sent && b.failed() {
 		// A handler that gave up without answering (a proxy sees the
@@ -116,10 +116,14 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// refuse answers a request that broke a limit, and closes the connection:
-// what is left of the request cannot be trusted to be read correctly.
-func refuse(w http.ResponseWriter, code int, detail string) {
-	w.Header().Set("Connection", "close")
+// refuse answers a request that broke a limit. An HTTP/1 connection is
+// closed: what is left of the request cannot be trusted to be read
+// correctly. HTTP/2 frames each stream, so its connection (and the other
+// requests on it) stays; there "Connection: close" would shut it down.
+func refuse(w http.ResponseWriter, h1 bool, code int, detail string) {
+	if h1 {
+		w.Header().Set("Connection", "close")
+	}
 	writePage(w, code, detail)
 }
 
@@ -218,6 +222,7 @@ func (b *limitedBody) clearDeadline() {
 type limitWriter struct {
 	http.ResponseWriter
 	body    *limitedBody
+	h1      bool // HTTP/1: a refusal closes the connection
 	sent    bool
 	swallow bool
 }
@@ -235,11 +240,11 @@ func (lw *limitWriter) WriteHeader(code int) {
 		}
 		switch {
 		case b.exceeded.Load():
-			refuse(lw.ResponseWriter, http.StatusRequestEntityTooLarge, "The request body is larger than this server accepts.")
+			refuse(lw.ResponseWriter, lw.h1, http.StatusRequestEntityTooLarge, "The request body is larger than this server accepts.")
 		case b.timedOut.Load():
-			refuse(lw.ResponseWriter, http.StatusRequestTimeout, "The request body was not sent in time.")
+			refuse(lw.ResponseWriter, lw.h1, http.StatusRequestTimeout, "The request body was not sent in time.")
 		default:
-			refuse(lw.ResponseWriter, http.StatusBadRequest, "The request body is malformed or was cut short.")
+			refuse(lw.ResponseWriter, lw.h1, http.StatusBadRequest, "The request body is malformed or was cut short.")
 		}
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strings"
@@ -252,6 +253,17 @@ func TestTLSListenerSpeaksHTTP2AndModernTLSOnly(t *testing.T) {
 	// A request through HTTP/2 keeps the limits: a long target is 414.
 	if resp, err := h2.Get("https://" + addr + "/" + strings.Repeat("a", 9<<10)); err != nil || resp.StatusCode != 414 {
 		t.Errorf("h2 long target: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	// ... without closing the connection the other streams share.
+	reused := false
+	req, _ := http.NewRequest("GET", "https://"+addr+"/", nil)
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}))
+	if resp, err := h2.Do(req); err != nil || resp.StatusCode != 200 || !reused {
+		t.Errorf("h2 GET after a 414: %v %v, connection reused %v", resp, err, reused)
+	} else {
+		resp.Body.Close()
 	}
 
 	for name, cfg := range map[string]*tls.Config{
