@@ -3,6 +3,8 @@ package core
 import (
 	"net"
 	"strconv"
+
+	"resind/kernel"
 )
 
 // LeavePort makes the server leave its <http> listeners on port to another
@@ -27,4 +29,21 @@ func (s *Server) bindable(rt *runtime) []listenSpec {
 		out = append(out, sp)
 	}
 	return out
+}
+
+// HardCoreStatus is what the kernel fast path's keeper last did: the
+// module's port and the sruns it holds.
+type HardCoreStatus = kernel.Status
+
+// SetHardCore hands the server the keeper of resin.ko's sruns, so that
+// Status shows the fast path; nil forgets it.
+func (s *Server) SetHardCore(k *kernel.Keeper) { s.hardcore.Store(k) }
+
+func (s *Server) hardcoreStatus() *HardCoreStatus {
+	k := s.hardcore.Load()
+	if k == nil {
+		return nil
+	}
+	st := k.Status()
+	return &st
 }

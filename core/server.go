@@ -19,6 +19,7 @@ import (
 
 	"resind/cluster"
 	"resind/conf"
+	"resind/kernel"
 	"resind/proxy"
 )
 
@@ -53,10 +54,11 @@ type Server struct {
 	access  *accessLog
 	started time.Time
 
-	rt      atomic.Pointer[runtime]
-	mounts  atomic.Pointer[[]mount]
-	cache   atomic.Pointer[proxyCache]   // nil without <proxy-cache>
-	cluster atomic.Pointer[cluster.Node] // set by SetCluster
+	rt       atomic.Pointer[runtime]
+	mounts   atomic.Pointer[[]mount]
+	cache    atomic.Pointer[proxyCache]    // nil without <proxy-cache>
+	cluster  atomic.Pointer[cluster.Node]  // set by SetCluster
+	hardcore atomic.Pointer[kernel.Keeper] // set by SetHardCore (kernel.go)
 	// deployed are the web-apps served from the deployment repository
 	// (deploy.go); they outlive reloads.
 	deployed atomic.Pointer[[]deployedApp]
@@ -370,6 +372,7 @@ func (s *Server) Status() Status {
 		Backends:   s.reg.Status(),
 		Caches:     s.cacheStatus(),
 		Cluster:    s.clusterStatus(),
+		HardCore:   s.hardcoreStatus(),
 	}
 }
 

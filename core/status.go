@@ -41,6 +41,9 @@ type Status struct {
 	Caches []CacheStatus
 	// Cluster is the membership and triad, nil when no cluster member runs.
 	Cluster *ClusterStatus
+	// HardCore is the kernel fast path (resin.ko) serving one of this
+	// server's ports, nil when none does.
+	HardCore *HardCoreStatus
 }
 
 // ReloadStatus is the outcome of a configuration load.

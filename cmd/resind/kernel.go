@@ -62,6 +62,7 @@ func (h *hardcore) Start(env *componentEnv) error {
 	reg := env.Server.Registry()
 	h.keeper.Usable = func(m kernel.Member) bool { return backendUsable(reg, m.Address) }
 	h.keeper.SetMembers(ms)
+	env.Server.SetHardCore(h.keeper)
 	// The first sync happens before the server starts answering.
 	h.keeper.Sync(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())

@@ -34,6 +34,7 @@ type statusJSON struct {
 	Caches        []cacheJSON   `json:"caches"`
 	PurgeEnabled  bool          `json:"purge_enabled"`
 	Cluster       *clusterJSON  `json:"cluster"`
+	HardCore      *hardcoreJSON `json:"hardcore"`
 }
 
 type reloadJSON struct {
@@ -102,6 +103,7 @@ func toJSON(s core.Status, now time.Time, purge bool) statusJSON {
 		Caches:       []cacheJSON{},
 		PurgeEnabled: purge,
 		Cluster:      clusterToJSON(s.Cluster),
+		HardCore:     hardcoreToJSON(s.HardCore),
 	}
 	if !s.Started.IsZero() {
 		out.UptimeSeconds = now.Sub(s.Started).Seconds()

@@ -140,6 +140,14 @@
     }));
   }
 
+  function renderHardCore(h) {
+    $('hardcore-section').hidden = !h;
+    if (!h) return;
+    $('hardcore-summary').textContent = 'resin.ko serves port ' + h.port + ' over ' +
+      (h.sruns.length ? h.sruns.length + ' srun(s): ' + h.sruns.join(', ') : 'no srun (it answers 503)') +
+      ' — ' + h.rewrites + ' rewrite(s) of ' + h.dir + (h.last_error ? ' — error: ' + h.last_error : '');
+  }
+
   function renderCaches(list) {
     $('no-caches').hidden = list.length > 0;
     $('caches').hidden = list.length === 0;
@@ -167,6 +175,7 @@
     }).then(function (s) {
       renderSummary(s);
       renderCluster(s.cluster);
+      renderHardCore(s.hardcore);
       renderBackends(s.backends);
       renderCaches(s.caches);
       prev = s;
