@@ -321,3 +321,23 @@ func TestSlowClientsAreCutOffAndOthersStillServed(t *testing.T) {
 		t.Errorf("the app tier received complete requests from slow clients: %q", reqs)
 	}
 }
+
+// TestRequestsAtTheLimitsPassBothTiers: what the web tier accepts, the app
+// tier behind it accepts too, although the web tier adds X-Forwarded-*
+// and Via fields on the way.
+func TestRequestsAtTheLimitsPassBothTiers(t *testing.T) {
+	t.Parallel()
+	_, d := newFaultSite(t, nil)
+	addr := fmt.Sprintf("127.0.0.1:%d", d.HTTP)
+	pad := "?" + strings.Repeat("q", 8<<10-len("/app/page.html?")-1)
+	for name, raw := range map[string]string{
+		"100 header fields": "GET /app/page.html HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-Many: y\r\n", 99) + "\r\n",
+		"60k of headers":    "GET /app/page.html HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 60<<10) + "\r\n\r\n",
+		"an 8k target":      "GET /app/page.html" + pad + " HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		codes, _, _ := rawResponses(t, addr, raw, 1)
+		if fmt.Sprint(codes) != "[200]" {
+			t.Errorf("%s: %v through both tiers, want [200]", name, codes)
+		}
+	}
+}
