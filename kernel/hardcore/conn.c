@@ -164,14 +164,14 @@ static int relay_body(struct stream *s, struct socket *dst, const struct http_he
  * reached the srun, -EAGAIN when the request may be retried elsewhere, other
  * errors when it may not.
  */
-static int exchange(struct rconn *c, const struct srun_addr *a, struct http_head *req)
+static int exchange(struct rconn *c, const struct srun_addr *a, struct http_head *req, bool fresh)
 {
 	struct http_head resp;
 	bool reused = false;
 	int err, n;
 
 	{
-		struct socket *b = pool_take(a);
+		struct socket *b = fresh ? NULL : pool_take(a);
 
 		if (b) {
 			err = attach(c, b, a);
@@ -268,16 +268,15 @@ static int relay(struct rconn *c, struct http_head *req)
 	bool retried = false;
 
 	while (srun_pick(req->session, req->session_len, &tried, &a)) {
-		int r = exchange(c, &a, req);
+		int r = exchange(c, &a, req, false);
 
-		if (r >= 0)
-			return r;
 		if (r == -EAGAIN && !retried) {
 			/* Perhaps a pooled connection the srun had closed: once more afresh. */
 			retried = true;
-			tried &= ~BIT(a.slot);
-			continue;
+			r = exchange(c, &a, req, true);
 		}
+		if (r >= 0)
+			return r;
 		srun_failed(a.slot);
 		if (r == -ENOTCONN || r == -EAGAIN)
 			continue;

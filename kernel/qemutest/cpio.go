@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 )
 
 // initFile is a file of the initramfs: data, or the contents of path.
@@ -16,8 +17,23 @@ type initFile struct {
 }
 
 // writeInitramfs writes a gzipped cpio archive in the "newc" format the
-// kernel unpacks: the directories dirs, then files.
+// kernel unpacks: the directories dirs and those the files are in, then
+// the files.
 func writeInitramfs(out string, files []initFile, dirs []string) error {
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		seen[d] = true
+	}
+	for _, fl := range files {
+		var parents []string
+		for d := path.Dir(fl.name); d != "." && d != "/" && !seen[d]; d = path.Dir(d) {
+			seen[d] = true
+			parents = append(parents, d)
+		}
+		for i := len(parents) - 1; i >= 0; i-- {
+			dirs = append(dirs, parents[i])
+		}
+	}
 	f, err := os.Create(out)
 	if err != nil {
 		return err

@@ -43,19 +43,39 @@ func TestHardCoreInQemu(t *testing.T) {
 	ver, headers := kernelHeaders(t)
 	vmlinuz := kernelImage(t, ver)
 
+	// The three builds are independent: run them side by side.
 	work := t.TempDir()
-	ko := buildModule(t, headers, work)
-	resind := goBuild(t, work, "resind", "build", "-o", filepath.Join(work, "resind"), "resind/cmd/resind")
-	guest := goBuild(t, work, "guest.test", "test", "-c", "-tags", "qemuguest", "-o", filepath.Join(work, "guest.test"), ".")
+	var ko, resind, guest string
+	errs := make(chan error, 3)
+	go func() { var err error; ko, err = buildModule(headers, work); errs <- err }()
+	go func() {
+		var err error
+		resind, err = goBuild(work, "resind", "build", "-o", filepath.Join(work, "resind"), "resind/cmd/resind")
+		errs <- err
+	}()
+	go func() {
+		var err error
+		guest, err = goBuild(work, "guest.test", "test", "-c", "-tags", "qemuguest", "-o", filepath.Join(work, "guest.test"), ".")
+		errs <- err
+	}()
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	initrd := filepath.Join(work, "initrd.cpio.gz")
-	err := writeInitramfs(initrd, []initFile{
+	files := []initFile{
 		{name: "init", data: []byte(initScript), mode: 0o755},
 		{name: "bin/busybox", path: busybox, mode: 0o755},
 		{name: "resin.ko", path: ko, mode: 0o644},
 		{name: "resind", path: resind, mode: 0o755},
 		{name: "guest.test", path: guest, mode: 0o755},
-	}, []string{"bin", "proc", "sys", "dev", "tmp", "etc", "root"})
+		{name: "etc/passwd", data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"), mode: 0o644},
+		{name: "etc/group", data: []byte("root:x:0:\nnogroup:x:65534:\n"), mode: 0o644},
+	}
+	files = append(files, nginxFiles(t)...)
+	err := writeInitramfs(initrd, files, []string{"bin", "proc", "sys", "dev", "tmp", "etc", "root"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +129,38 @@ echo "RESULT: $p passed, $f failed"
 poweroff -f
 `
 
+// nginxFiles are the host's nginx and the shared libraries it loads, for
+// the throughput comparison; none when nginx is not installed (make bench
+// installs it).
+func nginxFiles(t *testing.T) []initFile {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Log("nginx not installed: the guest compares the module with resind only")
+		return nil
+	}
+	out, err := exec.Command("ldd", bin).Output()
+	if err != nil {
+		t.Logf("ldd %s: %v; leaving nginx out", bin, err)
+		return nil
+	}
+	files := []initFile{{name: "usr/sbin/nginx", path: bin, mode: 0o755}}
+	for _, line := range strings.Split(string(out), "\n") {
+		// "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
+		f := strings.Fields(line)
+		for _, w := range f {
+			if strings.HasPrefix(w, "/") {
+				real, err := filepath.EvalSymlinks(w)
+				if err != nil {
+					continue
+				}
+				files = append(files, initFile{name: strings.TrimPrefix(w, "/"), path: real, mode: 0o755})
+				break
+			}
+		}
+	}
+	return files
+}
+
 // kernelHeaders finds the newest Debian linux-headers-*-amd64 tree.
 func kernelHeaders(t *testing.T) (ver, dir string) {
 	dirs, _ := filepath.Glob("/usr/src/linux-headers-*-amd64")
@@ -151,38 +203,41 @@ func kernelImage(t *testing.T, ver string) string {
 
 // buildModule builds resin.ko from a copy of kernel/hardcore, so the
 // checkout stays free of build products.
-func buildModule(t *testing.T, headers, work string) string {
+func buildModule(headers, work string) (string, error) {
 	src, err := filepath.Abs("../hardcore")
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	dst := filepath.Join(work, "hardcore")
 	if err := os.MkdirAll(dst, 0o755); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	files, _ := filepath.Glob(filepath.Join(src, "*.[ch]"))
 	files = append(files, filepath.Join(src, "Kbuild"))
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
 		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644); err != nil {
-			t.Fatal(err)
+			return "", err
 		}
 	}
-	run(t, work, "make", "-s", "-C", headers, "M="+dst, "modules")
-	return filepath.Join(dst, "resin.ko")
+	cmd := exec.Command("make", "-s", "-j2", "-C", headers, "M="+dst, "modules")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building resin.ko: %v\n%s", err, out)
+	}
+	return filepath.Join(dst, "resin.ko"), nil
 }
 
 // goBuild runs the go command for a static linux/amd64 binary.
-func goBuild(t *testing.T, work, name string, args ...string) string {
+func goBuild(work, name string, args ...string) (string, error) {
 	cmd := exec.Command("go", args...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		return "", fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return filepath.Join(work, name)
+	return filepath.Join(work, name), nil
 }
 
 func run(t *testing.T, dir, name string, args ...string) {
