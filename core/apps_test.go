@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/fcgi"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -269,5 +270,22 @@ func TestFastCgiProxyOverAUnixSocket(t *testing.T) {
 	s := newServer(t, testConfig(testHost("", nil, testApp("", t.TempDir(), fc))))
 	if w := serve(s, "GET", "/index.php"); w.Code != 200 || w.Body.String() != "over unix" {
 		t.Errorf("GET = %d %q", w.Code, w.Body.String())
+	}
+}
+
+func TestCGIScriptReadsThePostBody(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	writeScript(t, root, "echo.cgi", `printf 'Content-Type: text/plain\r\n\r\n'
+echo "$REQUEST_METHOD $CONTENT_LENGTH"
+cat
+`)
+	s := newServer(t, testConfig(testHost("", nil, testApp("", root, cgiRule("*.cgi", 10*time.Second, 0)))))
+	r := httptest.NewRequest("POST", "/echo.cgi", strings.NewReader("name=resind"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	if w.Code != 200 || w.Body.String() != "POST 11\nname=resind" {
+		t.Errorf("POST = %d %q", w.Code, w.Body.String())
 	}
 }

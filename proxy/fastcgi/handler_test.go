@@ -1,6 +1,9 @@
 package fastcgi
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -130,5 +133,36 @@ func TestHandlerRetriesOnceWhenAnIdleConnectionWasClosed(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
 	if w.Code != 200 || w.Body.String() != "ok" {
 		t.Errorf("after a stale connection: %d %q (%d connections)", w.Code, w.Body.String(), cl.n.Load())
+	}
+}
+
+func TestHandlerSendsLargeAndChunkedBodies(t *testing.T) {
+	t.Parallel()
+	addr, _ := responder(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Length", r.Header.Get("Content-Length"))
+		fmt.Fprintf(w, "%d %x", len(b), sha256.Sum256(b))
+	})
+	h := &Handler{Pool: NewAddressPool(addr), Name: addr, Timeout: 10 * time.Second}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 300<<10/16) // past several records and writes
+	for _, chunked := range []bool{false, true} {
+		r := httptest.NewRequest("POST", "/upload", bytes.NewReader(big))
+		if chunked {
+			r.ContentLength = -1 // as a chunked request arrives
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		want := fmt.Sprintf("%d %x", len(big), sha256.Sum256(big))
+		if w.Code != 200 || w.Body.String() != want {
+			t.Errorf("chunked=%v: %d %q, want %q", chunked, w.Code, w.Body.String(), want)
+		}
+	}
+	small := &Handler{Pool: NewAddressPool(addr), Name: addr, Timeout: 10 * time.Second, MaxBody: 1000}
+	r := httptest.NewRequest("POST", "/upload", bytes.NewReader(big))
+	r.ContentLength = -1
+	w := httptest.NewRecorder()
+	small.ServeHTTP(w, r)
+	if w.Code != 413 {
+		t.Errorf("a chunked body past MaxBody: %d, want 413", w.Code)
 	}
 }
