@@ -247,3 +247,45 @@ error_log("php says hello to the log");
 		t.Errorf("php-cgi %d outlived resind stop", pid)
 	}
 }
+
+func TestAppsKeptAcrossReloadsAndStoppedWhenRemoved(t *testing.T) {
+	t.Parallel()
+	s, d := appsSite(t)
+	s.start("app-a")
+	base := fmt.Sprintf("http://127.0.0.1:%d", d.HTTP)
+	pidOf := func(path string) int {
+		t.Helper()
+		resp, body := get(t, base+path)
+		n, err := strconv.Atoi(strings.TrimSpace(body))
+		if resp.StatusCode != 200 || err != nil {
+			t.Fatalf("GET %s = %d %q", path, resp.StatusCode, body)
+		}
+		return n
+	}
+	fpid, hpid := pidOf("/fcgi/pid"), pidOf("/http/pid")
+
+	// New pool limits: the same processes go on.
+	s.replace("resin.xml", strings.Replace(render(t, appsConf, d), `max-processes="2"`, `max-processes="3"`, 1))
+	eventually(t, 10*time.Second, "the reload", func() bool { return strings.Contains(s.log("app-a"), "configuration reloaded") })
+	if p := pidOf("/fcgi/pid"); p != fpid {
+		t.Errorf("a new max-processes restarted the FastCGI process (%d, then %d)", fpid, p)
+	}
+	if p := pidOf("/http/pid"); p != hpid {
+		t.Errorf("a reload restarted the HTTP app (%d, then %d)", hpid, p)
+	}
+
+	// The rules removed: their programs stop, resind goes on.
+	conf := render(t, appsConf, d)
+	for _, rule := range []string{"<resin:FastCgiProxy", "<resin:HttpProxy"} {
+		i := strings.Index(conf, rule)
+		j := i + strings.Index(conf[i:], "/>") + 2
+		conf = conf[:i] + conf[j:]
+	}
+	s.replace("resin.xml", conf)
+	for _, p := range []int{fpid, hpid} {
+		eventually(t, 15*time.Second, fmt.Sprintf("process %d to stop once its rule is gone", p), func() bool { return !appRunning(p) })
+	}
+	if resp, _ := get(t, base+"/fcgi/pid"); resp.StatusCode != 404 {
+		t.Errorf("GET /fcgi/pid after the rule was removed = %d", resp.StatusCode)
+	}
+}
