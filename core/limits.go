@@ -225,6 +225,9 @@ type limitWriter struct {
 	h1      bool // HTTP/1: a refusal closes the connection
 	sent    bool
 	swallow bool
+	// replacedWith is the status sent in place of the handler's, for the
+	// access log.
+	replacedWith int
 }
 
 func (lw *limitWriter) WriteHeader(code int) {
@@ -240,11 +243,14 @@ func (lw *limitWriter) WriteHeader(code int) {
 		}
 		switch {
 		case b.exceeded.Load():
-			refuse(lw.ResponseWriter, lw.h1, http.StatusRequestEntityTooLarge, "The request body is larger than this server accepts.")
+			lw.replacedWith = http.StatusRequestEntityTooLarge
+			refuse(lw.ResponseWriter, lw.h1, lw.replacedWith, "The request body is larger than this server accepts.")
 		case b.timedOut.Load():
-			refuse(lw.ResponseWriter, lw.h1, http.StatusRequestTimeout, "The request body was not sent in time.")
+			lw.replacedWith = http.StatusRequestTimeout
+			refuse(lw.ResponseWriter, lw.h1, lw.replacedWith, "The request body was not sent in time.")
 		default:
-			refuse(lw.ResponseWriter, lw.h1, http.StatusBadRequest, "The request body is malformed or was cut short.")
+			lw.replacedWith = http.StatusBadRequest
+			refuse(lw.ResponseWriter, lw.h1, lw.replacedWith, "The request body is malformed or was cut short.")
 		}
 		return
 	}

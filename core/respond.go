@@ -95,6 +95,9 @@ func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
 // code is the status sent, 200 when the handler wrote nothing.
 func (rw *recorder) code() int {
+	if lw, ok := rw.ResponseWriter.(*limitWriter); ok && lw.replacedWith != 0 {
+		return lw.replacedWith // a broken request body's 413/408/400 (limits.go)
+	}
 	if rw.status == 0 {
 		return http.StatusOK
 	}

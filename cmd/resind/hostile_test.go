@@ -11,6 +11,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -254,6 +256,13 @@ func TestHostileRequestsGetTheirStatusAndNeverReachTheAppTierSmuggled(t *testing
 	if len(codes) != 1 || codes[0] != 302 || heads[0].Get("Set-Cookie") != "" || !strings.Contains(heads[0].Get("Location"), "%0D%0ASet-Cookie") {
 		t.Errorf("redirect with an encoded CRLF: %v %v", codes, heads)
 	}
+
+	// The access log says what the client got, not what the proxy behind
+	// the limits answered.
+	eventually(t, 10*time.Second, "the access log to show the 413 and 400 sent for broken bodies", func() bool {
+		b, _ := os.ReadFile(filepath.Join(s.dir, "log", "web-a-access.log"))
+		return strings.Contains(string(b), `"POST /app/bigchunks HTTP/1.1" 413`) && strings.Contains(string(b), `"POST /app/badchunk HTTP/1.1" 400`)
+	})
 
 	// resind is still up and serving.
 	if resp, body := get(t, "http://"+addr+"/"); resp.StatusCode != 200 || body != "web page" {
