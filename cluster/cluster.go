@@ -67,13 +67,14 @@ func DefaultTiming() Timing {
 }
 
 // FastTiming suits servers on one machine (tests): a dead server is seen
-// within a second or two.
+// within a second or two, with enough slack that a loaded machine (a CI
+// run under -race) does not take slowness for death.
 func FastTiming() Timing {
 	return Timing{
-		ProbeInterval: 200 * time.Millisecond, ProbeTimeout: 150 * time.Millisecond, SuspicionMult: 3,
+		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: 200 * time.Millisecond, SuspicionMult: 3,
 		GossipInterval: 50 * time.Millisecond, PushPull: 2 * time.Second,
-		RaftHeartbeat: 300 * time.Millisecond, RaftElection: 300 * time.Millisecond, RaftLease: 150 * time.Millisecond,
-		JoinRetry: 300 * time.Millisecond, ExpireEvery: time.Second, ReadWait: time.Second,
+		RaftHeartbeat: time.Second, RaftElection: time.Second, RaftLease: 500 * time.Millisecond,
+		JoinRetry: 300 * time.Millisecond, ExpireEvery: time.Second, ReadWait: 2 * time.Second,
 	}
 }
 

@@ -9,7 +9,7 @@ func TestTriadFormsAndReplicates(t *testing.T) {
 	t.Parallel()
 	tc := newTestCluster(t, 4, "")
 	for i := range tc.nodes {
-		eventually(t, 10*time.Second, "every member sees the others alive", func() error {
+		eventually(t, 30*time.Second, "every member sees the others alive", func() error {
 			for _, m := range tc.nodes[i].Members() {
 				if m.State != StateAlive {
 					return fmtErr("%s sees %s %s", tc.nodes[i].self.ID, m.ID, m.State)
@@ -40,7 +40,7 @@ func TestCrashedServerIsSeenDeadAndRejoinsWithMissedState(t *testing.T) {
 	if _, err := tc.nodes[0].Store().Put(ctx, "before", []byte("1"), 0); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "app-2 alive on app-0", func() error {
+	eventually(t, 30*time.Second, "app-2 alive on app-0", func() error {
 		if m := tc.member(0, "app-2"); m.State != StateAlive || m.LastHeartbeat.IsZero() {
 			return fmtErr("%+v", m)
 		}
@@ -48,7 +48,7 @@ func TestCrashedServerIsSeenDeadAndRejoinsWithMissedState(t *testing.T) {
 	})
 	start := time.Now()
 	tc.crash(2)
-	eventually(t, 10*time.Second, "app-2 dead on app-0", func() error {
+	eventually(t, 30*time.Second, "app-2 dead on app-0", func() error {
 		if m := tc.member(0, "app-2"); m.State != StateDead {
 			return fmtErr("%s", m.State)
 		}
@@ -63,13 +63,13 @@ func TestCrashedServerIsSeenDeadAndRejoinsWithMissedState(t *testing.T) {
 		t.Fatal(err)
 	}
 	tc.start(2)
-	eventually(t, 10*time.Second, "app-2 alive again on app-0", func() error {
+	eventually(t, 30*time.Second, "app-2 alive again on app-0", func() error {
 		if m := tc.member(0, "app-2"); m.State != StateAlive {
 			return fmtErr("%s", m.State)
 		}
 		return nil
 	})
-	eventually(t, 10*time.Second, "app-2's own copy has what it missed", func() error {
+	eventually(t, 30*time.Second, "app-2's own copy has what it missed", func() error {
 		for _, k := range []string{"before", "during"} {
 			if r := tc.nodes[2].fsm.get(k); !r.OK {
 				return fmtErr("%s missing", k)
@@ -82,14 +82,14 @@ func TestCrashedServerIsSeenDeadAndRejoinsWithMissedState(t *testing.T) {
 func TestStoppedServerIsSeenLeft(t *testing.T) {
 	t.Parallel()
 	tc := newTestCluster(t, 2, "")
-	eventually(t, 10*time.Second, "app-1 alive", func() error {
+	eventually(t, 30*time.Second, "app-1 alive", func() error {
 		if m := tc.member(0, "app-1"); m.State != StateAlive {
 			return fmtErr("%s", m.State)
 		}
 		return nil
 	})
 	tc.stop(1)
-	eventually(t, 10*time.Second, "app-1 left", func() error {
+	eventually(t, 30*time.Second, "app-1 left", func() error {
 		if m := tc.member(0, "app-1"); m.State != StateLeft {
 			return fmtErr("%s", m.State)
 		}
@@ -170,7 +170,7 @@ func TestWatchSeesPutsAndDeletesFromAnotherServer(t *testing.T) {
 		// and a triad member's copy may show one a moment late.
 		waitFor := func(what string, match func(Event) bool) {
 			t.Helper()
-			timeout := time.After(10 * time.Second)
+			timeout := time.After(30 * time.Second)
 			for {
 				select {
 				case e, ok := <-ch:

@@ -114,6 +114,10 @@ func (t *table) list() []MemberStatus {
 	now := time.Now()
 	tm := t.n.opts.Timing
 	quiet := time.Duration(len(t.order)+2)*tm.ProbeInterval + tm.ProbeTimeout
+	if ml := t.n.ml; ml != nil {
+		// memberlist probes more slowly while this server is itself slow.
+		quiet *= time.Duration(ml.GetHealthScore() + 1)
+	}
 	out := make([]MemberStatus, 0, len(t.order))
 	for _, id := range t.order {
 		m := *t.members[id]

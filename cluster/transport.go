@@ -50,14 +50,18 @@ type mux struct {
 	addr string // our cluster address, host:port
 	log  *zap.Logger
 
+	// packets is buffered as a socket's receive buffer would be: a burst
+	// of gossip waits, and past it packets are dropped like datagrams.
 	packets  chan *packetIn
 	accepted map[string]chan net.Conn // memberlist, raft
 
-	mu     sync.Mutex
-	conns  map[net.Conn]bool
-	peers  map[string]*packetPeer // outgoing packet streams by address
-	closed bool
-	done   chan struct{}
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+	peers map[string]*packetPeer // outgoing packet streams by address
+	// refused is when a refusal from each peer host was last logged.
+	refused map[string]time.Time
+	closed  bool
+	done    chan struct{}
 }
 
 type packetIn struct {
@@ -73,6 +77,7 @@ func newMux(auth *Auth, self, addr string, log *zap.Logger) *mux {
 		accepted: map[string]chan net.Conn{kindMemberlist: make(chan net.Conn), kindRaft: make(chan net.Conn)},
 		conns:    map[net.Conn]bool{},
 		peers:    map[string]*packetPeer{},
+		refused:  map[string]time.Time{},
 		done:     make(chan struct{}),
 	}
 }
@@ -162,12 +167,31 @@ func (m *mux) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// refuse answers 403 to a request that failed authentication, and logs it.
+// refuse answers 403 to a request that failed authentication, and logs
+// it: once per refuseLogEvery and peer address, so that a server with the
+// wrong key, retrying every probe, does not flood the log.
 func (m *mux) refuse(w http.ResponseWriter, r *http.Request, err error) {
-	m.log.Warn("cluster request refused", zap.String("remote", r.RemoteAddr),
-		zap.String("path", r.URL.Path), zap.String("from", r.Header.Get(hdrFrom)), zap.Error(err))
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	now := time.Now()
+	m.mu.Lock()
+	last, seen := m.refused[host]
+	quiet := seen && now.Sub(last) < refuseLogEvery
+	if !quiet {
+		if len(m.refused) > 1024 {
+			clear(m.refused)
+		}
+		m.refused[host] = now
+	}
+	m.mu.Unlock()
+	if !quiet {
+		m.log.Warn("cluster request refused", zap.String("remote", r.RemoteAddr),
+			zap.String("path", r.URL.Path), zap.String("from", r.Header.Get(hdrFrom)), zap.Error(err))
+	}
 	http.Error(w, "forbidden: "+err.Error(), http.StatusForbidden)
 }
+
+// refuseLogEvery spaces the refusals logged for one peer.
+const refuseLogEvery = 10 * time.Second
 
 // dial opens a stream of kind to the cluster port at addr.
 func (m *mux) dial(addr, kind string, timeout time.Duration) (net.Conn, error) {

@@ -59,7 +59,7 @@ func startCluster(t *testing.T, n int) []string {
 func TestSessionWrittenOnOneServerIsReadOnAnother(t *testing.T) {
 	t.Parallel()
 	urls := startCluster(t, 2)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	a, b := client.New(urls[0], ""), client.New(urls[1], "")
 	const id = "aaaSomeSessionIdOf21chars"
@@ -87,7 +87,7 @@ func TestSessionWrittenOnOneServerIsReadOnAnother(t *testing.T) {
 func TestCacheOperations(t *testing.T) {
 	t.Parallel()
 	urls := startCluster(t, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c0, c2 := client.New(urls[0], "").Cache("prices"), client.New(urls[2], "").Cache("prices")
 	v1, err := c0.Put(ctx, "sku/1", []byte("10"), 0)

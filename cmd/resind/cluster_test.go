@@ -296,7 +296,7 @@ func TestUnsignedClusterRequestIsRefusedAndLogged(t *testing.T) {
 		}
 	}
 	eventually(t, 5*time.Second, "the refusal in the log", func() bool {
-		return strings.Count(s.log("app-a"), "cluster request refused") >= 2
+		return strings.Contains(s.log("app-a"), "cluster request refused") // once per peer per 10 s
 	})
 	if r := s.resind("-server", "app-a", "status"); r.code != 0 {
 		t.Fatalf("app-a is not running after forged requests: %d %s", r.code, r.stderr)
