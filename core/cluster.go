@@ -10,6 +10,10 @@ type ClusterStatus = cluster.Status
 // that Status shows it; nil forgets it.
 func (s *Server) SetCluster(n *cluster.Node) { s.cluster.Store(n) }
 
+// Cluster is the cluster member running beside the server (its
+// replicated store is Cluster().Store()), nil when none runs.
+func (s *Server) Cluster() *cluster.Node { return s.cluster.Load() }
+
 // clusterStatus is the cluster member's view, nil when none runs.
 func (s *Server) clusterStatus() *ClusterStatus {
 	n := s.cluster.Load()

@@ -56,6 +56,18 @@ func (c *clusterMember) Start(env *componentEnv) error {
 	}
 	if !n.Keyed() {
 		env.Log.Warn("cluster: no <resin-system-auth-key>; cluster traffic is accepted from loopback addresses only")
+		var far []string
+		for _, cl := range env.Config.Clusters {
+			for _, s := range cl.Servers {
+				if !cluster.Loopback(s.Address) {
+					far = append(far, s.ID+" ("+s.Address+")")
+				}
+			}
+		}
+		if len(far) > 0 {
+			env.Log.Warn("cluster: these servers are not on loopback and cannot join without a <resin-system-auth-key>",
+				zap.Strings("servers", far))
+		}
 	}
 	if err := n.Start(); err != nil {
 		return err
