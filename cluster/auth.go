@@ -105,12 +105,15 @@ func (a *Auth) VerifyClient(r *http.Request, body []byte) error {
 	return a.Verify(r, body)
 }
 
-// Loopback reports whether addr ("host:port" or a bare IP) is a loopback
-// address (127.0.0.0/8 or ::1).
+// Loopback reports whether addr ("host:port" or a bare host) is a
+// loopback address (127.0.0.0/8, ::1 or localhost).
 func Loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr
+	}
+	if host == "localhost" {
+		return true
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
