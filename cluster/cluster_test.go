@@ -25,6 +25,9 @@ func TestTriadFormsAndReplicates(t *testing.T) {
 	if _, err := tc.nodes[3].Store().Put(ctxT(t), "k", []byte("v1"), 0); err != nil {
 		t.Fatal(err)
 	}
+	if st := tc.nodes[3].Status(); st.Leader == "" || st.RaftState != "" || tc.member(3, st.Leader).Triad != true {
+		t.Errorf("a client's view of the triad: leader %q, raft %q", st.Leader, st.RaftState)
+	}
 	for i, n := range tc.nodes {
 		e, ok, err := n.Store().Get(ctxT(t), "k")
 		if err != nil || !ok || string(e.Value) != "v1" {

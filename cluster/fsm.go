@@ -62,6 +62,8 @@ type result struct {
 	Entries []Entry `json:"entries,omitempty"` // list
 	Index   uint64  `json:"index,omitempty"`   // list: the store's index
 	Err     string  `json:"err,omitempty"`
+	// Leader is the triad's leader as the answering member knows it.
+	Leader string `json:"leader,omitempty"`
 }
 
 // fsm is the replicated key/value state machine of a triad member.

@@ -29,8 +29,9 @@ import (
 type Store struct {
 	n *Node
 
-	mu     sync.Mutex
-	leader string // the last leader address a triad member named
+	mu       sync.Mutex
+	via      string // the triad member (address) that answered last
+	leaderID string // the leader that member named
 }
 
 // ErrUnavailable is returned when no triad member could take a request
@@ -161,9 +162,11 @@ func (s *Store) once(ctx context.Context, c *command, hops int) (*result, error)
 	// A client of the triad: the member that answered last, then each
 	// triad member that is not known dead.
 	var targets []string
-	if l := s.leaderHint(); l != "" {
-		targets = append(targets, l)
+	s.mu.Lock()
+	if s.via != "" {
+		targets = append(targets, s.via)
 	}
+	s.mu.Unlock()
 	for _, m := range n.Members() {
 		if m.Triad && m.Cluster == n.self.ClusterID && m.State != StateDead && m.State != StateLeft {
 			targets = append(targets, m.Address)
@@ -174,7 +177,7 @@ func (s *Store) once(ctx context.Context, c *command, hops int) (*result, error)
 		res, err := s.send(ctx, addr, c, hops+1, false)
 		if err == nil {
 			s.mu.Lock()
-			s.leader = addr
+			s.via, s.leaderID = addr, res.Leader
 			s.mu.Unlock()
 			return res, nil
 		}
@@ -184,15 +187,17 @@ func (s *Store) once(ctx context.Context, c *command, hops int) (*result, error)
 		}
 	}
 	s.mu.Lock()
-	s.leader = ""
+	s.via, s.leaderID = "", ""
 	s.mu.Unlock()
 	return nil, last
 }
 
+// leaderHint is, on a server outside the triad, the leader its last
+// answer came from.
 func (s *Store) leaderHint() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.leader
+	return s.leaderID
 }
 
 func deadlineOf(ctx context.Context) time.Time {
@@ -334,6 +339,11 @@ func (n *Node) serveKV(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
+	}
+	if _, id := n.raft.LeaderWithID(); id != "" {
+		cp := *res // res may be the FSM's remembered answer: not ours to change
+		cp.Leader = string(id)
+		res = &cp
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(res)
