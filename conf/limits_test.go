@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -253,6 +254,51 @@ func FuzzMinTLSVersion(f *testing.F) {
 		v, err := minTLSVersion(s)
 		if err == nil && v < tls.VersionTLS12 {
 			t.Fatalf("%q gives version %x", s, v)
+		}
+	})
+}
+
+// FuzzServerLimits loads a <server> whose children are the input (limits,
+// <http> with <openssl>, …): Load never panics, a refusal names a line,
+// and a loaded server never has a limit below its floor.
+func FuzzServerLimits(f *testing.F) {
+	for _, s := range []string{
+		`<connection-max>10</connection-max><body-size-max>-1</body-size-max><header-timeout>3s</header-timeout>`,
+		`<http port="8443" connection-max="2k"><openssl><certificate-file>a</certificate-file><certificate-key-file>b</certificate-key-file><protocol>TLSv1.3</protocol></openssl></http>`,
+		`<http port="1"><jsse-ssl><key-store-file>x.jks</key-store-file></jsse-ssl></http><url-length-max>1G</url-length-max>`,
+		`<header-size-max>${1+1}k</header-size-max><header-count-max>0x10</header-count-max>`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "resin.xml")
+		os.WriteFile(path, []byte(resinXML(`<cluster id="c"><server id="a">`+body+`</server></cluster>`)), 0o600)
+		cfg, err := Load(path)
+		if err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %T: %v", err, err)
+			}
+			for _, d := range ce.Diags {
+				if d.Pos.File == "" {
+					t.Fatalf("a refusal without a file: %v", d)
+				}
+			}
+			return
+		}
+		for _, cl := range cfg.Clusters {
+			for _, s := range cl.Servers {
+				l := s.Limits
+				if l.ConnectionMax < 0 || l.URLLengthMax < 0 || l.HeaderSizeMax < 1 || l.HeaderCountMax < 0 || l.BodySizeMax < 0 || l.HeaderTimeout <= 0 {
+					t.Fatalf("limits %+v", l)
+				}
+				for _, h := range s.HTTP {
+					if h.TLS != nil && h.TLS.MinVersion < tls.VersionTLS12 {
+						t.Fatalf("TLS %+v", *h.TLS)
+					}
+				}
+			}
 		}
 	})
 }
