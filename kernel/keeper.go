@@ -2,10 +2,12 @@ package kernel
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -42,8 +44,14 @@ type Keeper struct {
 	mu      sync.Mutex
 	members []Member
 	health  map[netip.AddrPort]bool
+	fails   map[netip.AddrPort]int  // probes failed in a row
+	refused map[netip.AddrPort]bool // the last probe was refused outright
 	status  Status
 }
+
+// failAfter is how many probes in a row must time out before a member
+// that was up is left out; a refused connection leaves it out at once.
+const failAfter = 2
 
 // Status is what the keeper last did, for /resin-admin.
 type Status struct {
@@ -63,9 +71,10 @@ func NewKeeper(p *Proc, log *zap.Logger) *Keeper {
 	port, _ := p.ServerPort()
 	return &Keeper{
 		proc: p, log: log,
-		Interval: 500 * time.Millisecond, ProbeTimeout: 400 * time.Millisecond,
+		Interval: 500 * time.Millisecond, ProbeTimeout: time.Second,
 		kick:   make(chan struct{}, 1),
 		health: make(map[netip.AddrPort]bool),
+		fails:  make(map[netip.AddrPort]int), refused: make(map[netip.AddrPort]bool),
 		status: Status{Dir: p.Dir(), Port: port},
 	}
 }
@@ -115,6 +124,18 @@ func (k *Keeper) Sync(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
+	k.mu.Lock()
+	for i, m := range ms {
+		// A refused connect fails at once; a slow one (a starved machine)
+		// only counts when it happens twice in a row.
+		if up[i] {
+			k.fails[m.Addr] = 0
+		} else {
+			k.fails[m.Addr]++
+			up[i] = k.health[m.Addr] && k.fails[m.Addr] < failAfter && !k.refused[m.Addr]
+		}
+	}
+	k.mu.Unlock()
 	for i, m := range ms {
 		if up[i] && k.Usable != nil && !k.Usable(m) {
 			up[i] = false
@@ -159,9 +180,11 @@ func (k *Keeper) record(sruns []Srun, wrote bool, err error) {
 	}
 }
 
-// probe connects to every member at once; up[i] reports member i answered.
+// probe connects to every member at once; up[i] reports member i
+// answered. It records which members refused the connection outright.
 func (k *Keeper) probe(ctx context.Context, ms []Member) []bool {
 	up := make([]bool, len(ms))
+	refused := make([]bool, len(ms))
 	var wg sync.WaitGroup
 	d := net.Dialer{Timeout: k.ProbeTimeout}
 	for i, m := range ms {
@@ -172,10 +195,17 @@ func (k *Keeper) probe(ctx context.Context, ms []Member) []bool {
 			if err == nil {
 				c.Close()
 				up[i] = true
+				return
 			}
+			refused[i] = errors.Is(err, syscall.ECONNREFUSED)
 		}()
 	}
 	wg.Wait()
+	k.mu.Lock()
+	for i, m := range ms {
+		k.refused[m.Addr] = refused[i]
+	}
+	k.mu.Unlock()
 	return up
 }
 
@@ -186,7 +216,11 @@ func Healthy(ms []Member, up []bool) []Srun {
 	for _, backup := range []bool{false, true} {
 		for i, m := range ms {
 			if m.Backup == backup && up[i] {
-				out = append(out, Srun{Addr: m.Addr, Index: m.Index})
+				s := Srun{Addr: m.Addr, Index: m.Index}
+				if usableID(m.ID) {
+					s.ID = m.ID
+				}
+				out = append(out, s)
 			}
 		}
 		if len(out) > 0 {

@@ -30,21 +30,47 @@ const maxOwnerIndex = 64*64*64 - 1
 type Srun struct {
 	Addr  netip.AddrPort
 	Index int
+	// ID is the server id, "" for none. The module hashes it to choose the
+	// backup of a session whose owner is gone, as proxy's balancer does,
+	// so both pick the same server.
+	ID string
 }
 
-// String is the line the module reads: "IP PORT INDEX".
+// maxIDLen is the longest server id the module takes.
+const maxIDLen = 32
+
+// String is the line the module reads: "IP PORT INDEX [ID]".
 func (s Srun) String() string {
-	return fmt.Sprintf("%s %d %d", s.Addr.Addr(), s.Addr.Port(), s.Index)
+	line := fmt.Sprintf("%s %d %d", s.Addr.Addr(), s.Addr.Port(), s.Index)
+	if s.ID != "" {
+		line += " " + s.ID
+	}
+	return line
 }
 
-// ParseSrun parses a line of an srun-N file: "IP PORT" or "IP PORT INDEX"
-// (the index defaults to def). It accepts what the module accepts: an IPv4
-// address other than 0.0.0.0, 255.255.255.255 and multicast, a port from 1
-// to 65535, and an index from 0 to 262143.
+// usableID reports whether the module takes id: 1 to 32 printable ASCII
+// characters, no space.
+func usableID(id string) bool {
+	if id == "" || len(id) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '!' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseSrun parses a line of an srun-N file: "IP PORT", "IP PORT INDEX"
+// (the index defaults to def) or "IP PORT INDEX ID". It accepts what the
+// module accepts: an IPv4 address other than 0.0.0.0, 255.255.255.255 and
+// multicast, a port from 1 to 65535, an index from 0 to 262143, and an id
+// of up to 32 printable characters.
 func ParseSrun(line string, def int) (Srun, error) {
 	f := strings.Fields(line)
-	if len(f) != 2 && len(f) != 3 {
-		return Srun{}, fmt.Errorf("srun %q: want \"IP PORT [INDEX]\"", line)
+	if len(f) < 2 || len(f) > 4 {
+		return Srun{}, fmt.Errorf("srun %q: want \"IP PORT [INDEX [ID]]\"", line)
 	}
 	ip, err := netip.ParseAddr(f[0])
 	if err != nil || !ip.Is4() || ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
@@ -54,14 +80,19 @@ func ParseSrun(line string, def int) (Srun, error) {
 	if err != nil || port == 0 {
 		return Srun{}, fmt.Errorf("srun %q: %q is not a port", line, f[1])
 	}
-	idx := def
-	if len(f) == 3 {
+	idx, id := def, ""
+	if len(f) == 4 {
+		if id = f[3]; !usableID(id) {
+			return Srun{}, fmt.Errorf("srun %q: %q is not a server id the module takes", line, id)
+		}
+	}
+	if len(f) >= 3 {
 		idx, err = strconv.Atoi(f[2])
 		if err != nil || idx < 0 || idx > maxOwnerIndex {
 			return Srun{}, fmt.Errorf("srun %q: %q is not a cluster index", line, f[2])
 		}
 	}
-	return Srun{Addr: netip.AddrPortFrom(ip, uint16(port)), Index: idx}, nil
+	return Srun{Addr: netip.AddrPortFrom(ip, uint16(port)), Index: idx, ID: id}, nil
 }
 
 // Proc is the module's directory, /proc/net/resin.

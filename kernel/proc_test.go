@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -50,7 +51,9 @@ func TestParseSrunAcceptsWhatTheModuleAccepts(t *testing.T) {
 		{"::1 80", false, ""},
 		{"localhost 80", false, ""},
 		{"127.0.0.1 80 262144", false, ""},
-		{"127.0.0.1 80 1 2", false, ""},
+		{"127.0.0.1 80 1 app-a", true, "127.0.0.1 80 1 app-a"},
+		{"127.0.0.1 80 1 " + strings.Repeat("x", 33), false, ""},
+		{"127.0.0.1 80 1 a b", false, ""},
 	} {
 		s, err := ParseSrun(tc.line, 3)
 		if (err == nil) != tc.ok {
@@ -148,7 +151,7 @@ func TestKeeperListsOnlyServersThatAnswer(t *testing.T) {
 	})
 	k.Sync(context.Background())
 	got, err := p.Sruns()
-	want := []Srun{{Addr: upAddr, Index: 1}}
+	want := []Srun{{Addr: upAddr, Index: 1, ID: "app-b"}}
 	if err != nil || !Equal(got, want) {
 		t.Fatalf("sruns = %v, %v; want %v", got, err, want)
 	}

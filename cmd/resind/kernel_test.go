@@ -73,7 +73,7 @@ func TestHardCorePortIsLeftToTheModuleAndSrunsFollowHealth(t *testing.T) {
 
 	s.start("app-a")
 	s.start("web-a")
-	want := fmt.Sprintf("127.0.0.1 %d 0", p.AppA)
+	want := fmt.Sprintf("127.0.0.1 %d 0 app-a", p.AppA)
 	eventually(t, 10*time.Second, "srun-0 to be app-a", func() bool { return sruns(dir) == want })
 	if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p.Fast)); err == nil {
 		c.Close()
@@ -84,7 +84,7 @@ func TestHardCorePortIsLeftToTheModuleAndSrunsFollowHealth(t *testing.T) {
 	}
 
 	s.start("app-b")
-	both := want + fmt.Sprintf(", 127.0.0.1 %d 1", p.AppB)
+	both := want + fmt.Sprintf(", 127.0.0.1 %d 1 app-b", p.AppB)
 	eventually(t, 10*time.Second, "app-b to be listed", func() bool { return sruns(dir) == both })
 
 	var st struct {
@@ -99,7 +99,7 @@ func TestHardCorePortIsLeftToTheModuleAndSrunsFollowHealth(t *testing.T) {
 	}
 
 	s.stop("app-a")
-	only := fmt.Sprintf("127.0.0.1 %d 1", p.AppB)
+	only := fmt.Sprintf("127.0.0.1 %d 1 app-b", p.AppB)
 	eventually(t, 10*time.Second, "app-a to be dropped", func() bool { return sruns(dir) == only })
 	s.stop("app-b")
 	eventually(t, 10*time.Second, "no srun left", func() bool { return sruns(dir) == "" })

@@ -403,7 +403,8 @@ refuse:
 
 int resin_conn_init(void)
 {
-	conn_wq = alloc_workqueue("resin", WQ_UNBOUND, 0);
+	/* One worker per open connection: max_conns of them may block at once. */
+	conn_wq = alloc_workqueue("resin", WQ_UNBOUND, resin_max_conns);
 	return conn_wq ? 0 : -ENOMEM;
 }
 

@@ -22,9 +22,9 @@ int resin_port = 80;
 module_param_named(port, resin_port, int, 0444);
 MODULE_PARM_DESC(port, "TCP port to listen on (default 80)");
 
-int resin_max_conns = 1024;
+int resin_max_conns = WQ_MAX_ACTIVE;
 module_param_named(max_conns, resin_max_conns, int, 0444);
-MODULE_PARM_DESC(max_conns, "open client connections at most; more are closed at once");
+MODULE_PARM_DESC(max_conns, "open client connections at most (up to 512, one worker each); more are closed at once");
 
 int resin_keepalive_timeout = 15;
 module_param_named(keepalive_timeout, resin_keepalive_timeout, int, 0444);
@@ -75,7 +75,7 @@ static int clamp_params(void)
 		pr_err("resin: port=%d is not a TCP port\n", resin_port);
 		return -EINVAL;
 	}
-	resin_max_conns = clamp(resin_max_conns, 1, 65536);
+	resin_max_conns = clamp(resin_max_conns, 1, WQ_MAX_ACTIVE);
 	resin_keepalive_timeout = clamp(resin_keepalive_timeout, 1, 3600);
 	resin_header_timeout = clamp(resin_header_timeout, 1, 3600);
 	resin_socket_timeout = clamp(resin_socket_timeout, 1, 3600);

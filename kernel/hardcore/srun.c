@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The srun table: the app-tier servers requests go to, as resind writes
- * them to /proc/net/resin/srun-N ("IP PORT [INDEX]") and srun-count.
+ * them to /proc/net/resin/srun-N ("IP PORT [INDEX [ID]]") and srun-count.
  *
  * Every write is validated whole before anything changes: a bad address,
  * port, index or count is -EINVAL and the table stays as it was. A slot at
@@ -16,12 +16,15 @@
 
 #include "resin.h"
 
+#define SRUN_ID_MAX 32
+
 struct srun {
 	bool set;
 	__be32 ip;
 	__be16 port;
 	int index;
-	u64 hash; /* of the index, for the hashed backup of a session */
+	char id[SRUN_ID_MAX + 1]; /* the server id, "" when not given */
+	u64 hash; /* of the id (else the index), for the hashed backup of a session */
 	atomic64_t requests;
 	atomic64_t failures;
 };
@@ -102,9 +105,12 @@ int srun_show(int i, char *buf, size_t len)
 	s.ip = sruns[i].ip;
 	s.port = sruns[i].port;
 	s.index = sruns[i].index;
+	memcpy(s.id, sruns[i].id, sizeof(s.id));
 	spin_unlock(&srun_lock);
 	if (!s.set)
 		return 0;
+	if (s.id[0])
+		return scnprintf(buf, len, "%pI4 %u %d %s\n", &s.ip, ntohs(s.port), s.index, s.id);
 	return scnprintf(buf, len, "%pI4 %u %d\n", &s.ip, ntohs(s.port), s.index);
 }
 
@@ -126,11 +132,12 @@ static char *next_field(char **p)
 
 int srun_set(int i, const char *line)
 {
-	char tmp[64], *p = tmp, *ip_s, *port_s, *index_s;
+	char tmp[64], *p = tmp, *ip_s, *port_s, *index_s, *id_s;
 	const char *end;
 	__be32 ip;
 	u16 port;
-	int index = i;
+	int index = i, k;
+	u64 hash;
 
 	if (i < 0 || i >= RESIN_MAX_SRUN)
 		return -EINVAL;
@@ -139,8 +146,17 @@ int srun_set(int i, const char *line)
 	ip_s = next_field(&p);
 	port_s = next_field(&p);
 	index_s = next_field(&p);
+	id_s = index_s ? next_field(&p) : NULL;
 	if (!ip_s || !port_s || next_field(&p))
 		return -EINVAL;
+	if (id_s) {
+		if (strlen(id_s) > SRUN_ID_MAX)
+			return -EINVAL;
+		for (k = 0; id_s[k]; k++) {
+			if (id_s[k] < '!' || id_s[k] > '~')
+				return -EINVAL;
+		}
+	}
 	if (!in4_pton(ip_s, -1, (u8 *)&ip, '\0', &end) || *end)
 		return -EINVAL;
 	if (ip == htonl(INADDR_ANY) || ip == htonl(INADDR_BROADCAST) || ipv4_is_multicast(ip))
@@ -150,6 +166,9 @@ int srun_set(int i, const char *line)
 	if (index_s && (kstrtoint(index_s, 10, &index) || index < 0 || index > MAX_OWNER_INDEX))
 		return -EINVAL;
 
+	/* proxy/sticky.go hashes the server id; without one, the index. */
+	hash = id_s ? fnv64(id_s, strlen(id_s)) : fnv64((const char *)&index, sizeof(index));
+
 	spin_lock(&srun_lock);
 	if (!sruns[i].set || sruns[i].ip != ip || sruns[i].port != htons(port)) {
 		atomic64_set(&sruns[i].requests, 0);
@@ -158,7 +177,8 @@ int srun_set(int i, const char *line)
 	sruns[i].ip = ip;
 	sruns[i].port = htons(port);
 	sruns[i].index = index;
-	sruns[i].hash = fnv64((const char *)&index, sizeof(index));
+	strscpy(sruns[i].id, id_s ? id_s : "", sizeof(sruns[i].id));
+	sruns[i].hash = hash;
 	sruns[i].set = true;
 	spin_unlock(&srun_lock);
 	return 0;

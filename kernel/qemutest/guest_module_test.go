@@ -49,7 +49,7 @@ func TestProcfsWritesAreValidated(t *testing.T) {
 		t.Fatalf("a good srun line: %v", err)
 	}
 	for _, bad := range []string{"", "\n", "garbage", "127.0.0.1", "127.0.0.1 0", "127.0.0.1 65536",
-		"127.0.0.1 -5", "127.0.0.1 80 x", "127.0.0.1 80 262144", "127.0.0.1 80 1 2", "0.0.0.0 80",
+		"127.0.0.1 -5", "127.0.0.1 80 x", "127.0.0.1 80 262144", "127.0.0.1 80 1 a b", "127.0.0.1 80 1 " + strings.Repeat("i", 33), "0.0.0.0 80",
 		"255.255.255.255 80", "224.0.0.1 80", "256.0.0.1 80", "1.2.3 80", "::1 80", "localhost 80",
 		"127.0.0.1\x0080", strings.Repeat("1", 100), "127.0.0.1 80" + strings.Repeat(" ", 80)} {
 		if err := write("srun-3", bad); !errors.Is(err, syscall.EINVAL) {

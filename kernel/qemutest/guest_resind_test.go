@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,8 +87,8 @@ func srunsAre(t *testing.T, want ...kernel.Srun) func() bool {
 }
 
 var (
-	appA = kernel.Srun{Addr: mustAddr("127.0.0.1:6800"), Index: 0}
-	appB = kernel.Srun{Addr: mustAddr("127.0.0.1:6801"), Index: 1}
+	appA = kernel.Srun{Addr: mustAddr("127.0.0.1:6800"), Index: 0, ID: "app-a"}
+	appB = kernel.Srun{Addr: mustAddr("127.0.0.1:6801"), Index: 1, ID: "app-b"}
 )
 
 func TestResindKeepsTheSrunsInStep(t *testing.T) {
@@ -128,6 +129,33 @@ func TestResindKeepsTheSrunsInStep(t *testing.T) {
 		t.Fatalf("app-a served %d requests of app-b's session", n)
 	}
 
+	// A session whose owner is not listed (index 9) goes to a hashed
+	// backup, the same one resind's own balancer (port 8080) picks.
+	for i := range 6 {
+		sid := proxy.NewSessionID(9)
+		var where [2]string
+		for j, addr := range []string{front, "127.0.0.1:8080"} {
+			path := fmt.Sprintf("/app/page.html?backup=%d&via=%d", i, j)
+			req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+			req.AddCookie(&http.Cookie{Name: "JSESSIONID", Value: sid})
+			if resp, _ := c.do(t, req); resp.StatusCode != 200 {
+				t.Fatalf("GET %s%s: %d", addr, path, resp.StatusCode)
+			}
+			eventually(t, 10*time.Second, "an app server to log "+path, func() bool {
+				switch {
+				case servedBy("app-a", path) == 1:
+					where[j] = "app-a"
+				case servedBy("app-b", path) == 1:
+					where[j] = "app-b"
+				}
+				return where[j] != ""
+			})
+		}
+		if where[0] != where[1] {
+			t.Fatalf("session %s: the module chose %s, resind's balancer %s", sid, where[0], where[1])
+		}
+	}
+
 	// app-b stops: the module is told, and nothing fails.
 	resind(t, "app-b", "stop")
 	eventually(t, 10*time.Second, "web-a to drop app-b", srunsAre(t, appA))
@@ -159,7 +187,11 @@ func TestThroughput(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "both app servers listed", srunsAre(t, appA, appB))
-	const clients, d = 8, 2 * time.Second
+	const clients = 8
+	d := 2 * time.Second
+	if secs, err := strconv.Atoi(os.Getenv("resind_bench")); err == nil && secs > 0 {
+		d = time.Duration(secs) * time.Second
+	}
 	rate := func(addr string) float64 {
 		var n atomic.Int64
 		var failed atomic.Int64
