@@ -50,7 +50,7 @@ fuzz:
 # under load) for 60 s each, and the soak test: goroutines and RSS of the
 # web tier flat after 100k requests.
 soak:
-	SOAK=1 $(GO) test -count=1 -timeout 30m -run '^Test(EditsUnderLoad|AppServerRestartUnderLoad|WebTierRestartUnderLoad|Soak)' -v ./cmd/resind
+	SOAK=1 $(GO) test -count=1 -timeout 30m -run '^Test(EditsUnderLoad|AppServerRestartUnderLoad|AppServerCrashUnderLoad|WebTierRestartUnderLoad|Soak)' -v ./cmd/resind
 
 # Installs nginx, HAProxy and wrk when missing; loopback only, bounded in time.
 bench: build

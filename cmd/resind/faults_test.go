@@ -347,3 +347,33 @@ func TestSoakKeepsGoroutinesAndMemoryFlat(t *testing.T) {
 		t.Errorf("RSS grew from %d MiB to %d MiB over %d requests", m0>>20, m1>>20, n1-n0)
 	}
 }
+
+func TestAppServerCrashUnderLoadLosesNoGET(t *testing.T) {
+	t.Parallel()
+	s, d := newFaultSite(t, nil)
+	g := startLoad(t, fmt.Sprintf("http://127.0.0.1:%d/app/page.html", d.HTTP), 8)
+	deadline := time.Now().Add(loadFor(6 * time.Second))
+	for round := 0; round == 0 || time.Now().Before(deadline); round++ {
+		g.waitOK(t, 200)
+		id := []string{"app-a", "app-b"}[round%2]
+		dir := filepath.Join(s.dir, "data", id)
+		pid, err := readPid(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, id+" to be gone", func() bool { p, _ := running(dir); return p == 0 })
+		g.waitOK(t, 200) // served by the other one alone
+		s.start(id)
+		servedBefore := s.served(id, "/app/page.html")
+		eventually(t, 20*time.Second, id+" to take requests again", func() bool { return s.served(id, "/app/page.html") > servedBefore })
+	}
+	g.finish()
+	failed, why := g.failed()
+	t.Logf("app server crashes (SIGKILL) under load: %d GETs succeeded, %d failed, %d refused", g.ok.Load(), failed, g.refused.Load())
+	if failed+int(g.refused.Load()) != 0 {
+		t.Errorf("%d GETs failed and %d were refused when an app server crashed: %s", failed, g.refused.Load(), why)
+	}
+}
