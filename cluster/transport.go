@@ -58,7 +58,8 @@ type mux struct {
 	mu    sync.Mutex
 	conns map[net.Conn]bool
 	peers map[string]*packetPeer // outgoing packet streams by address
-	// refused is when a refusal from each peer host was last logged.
+	// refused is when a refusal from each peer host and sender was last
+	// logged.
 	refused map[string]time.Time
 	closed  bool
 	done    chan struct{}
@@ -168,10 +169,12 @@ func (m *mux) serveStream(w http.ResponseWriter, r *http.Request) {
 }
 
 // refuse answers 403 to a request that failed authentication, and logs
-// it: once per refuseLogEvery and peer address, so that a server with the
-// wrong key, retrying every probe, does not flood the log.
+// it: once per refuseLogEvery for each peer address and claimed sender, so
+// that a server with the wrong key, retrying every probe, does not flood
+// the log.
 func (m *mux) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	host += " " + r.Header.Get(hdrFrom)
 	now := time.Now()
 	m.mu.Lock()
 	last, seen := m.refused[host]

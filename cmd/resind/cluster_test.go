@@ -70,11 +70,14 @@ func (p clusterPorts) appAddr(id string) string {
 
 // startFast starts server id with failure detection tuned for one
 // machine, so a dead server is seen in about a second.
-func (s *site) startFast(id string) {
+func (s *site) startFast(id string) { s.startFastWith(s.conf, id) }
+
+// startFastWith is startFast with another configuration file.
+func (s *site) startFastWith(conf, id string) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, resindBin, "-conf", s.conf, "-data-directory", filepath.Join(s.dir, "data"),
+	cmd := exec.CommandContext(ctx, resindBin, "-conf", conf, "-data-directory", filepath.Join(s.dir, "data"),
 		"-log-directory", filepath.Join(s.dir, "log"), "-server", id, "start")
 	cmd.Dir = s.dir
 	cmd.Env = append(os.Environ(), timingEnv+"=fast")
@@ -303,6 +306,22 @@ func TestUnsignedClusterRequestIsRefusedAndLogged(t *testing.T) {
 	}
 	if v, ok := clusterAPI(addr); !ok || !v.Signed {
 		t.Fatalf("app-a's cluster view after forged requests: %+v %v", v, ok)
+	}
+
+	// A server configured with another key cannot join: its every attempt
+	// is refused, and app-a never counts it as a member.
+	other := filepath.Join(s.dir, "other.xml")
+	p.Key = "not-the-key"
+	os.WriteFile(other, []byte(render(t, clusterTiers, p)), 0o600)
+	s.startFastWith(other, "app-b")
+	eventually(t, 20*time.Second, "app-b's attempts to be refused", func() bool {
+		return strings.Contains(s.log("app-a"), `"from":"app-b","error":"cluster request not authorised: bad signature"`)
+	})
+	if v, ok := clusterAPI(addr); !ok || v.member("app-b").State == "alive" {
+		t.Fatalf("app-a counts app-b, signed with another key, as %q", v.member("app-b").State)
+	}
+	if r := s.resind("-server", "app-a", "status"); r.code != 0 {
+		t.Fatalf("app-a is not running after app-b's attempts: %d %s", r.code, r.stderr)
 	}
 }
 
