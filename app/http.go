@@ -226,10 +226,10 @@ func (a *HTTP) check() error {
 }
 
 // Handler proxies requests to the application. A request waits for the
-// application to be ready (while it starts or restarts) at most as long as
-// timeout; it is answered 502 when the application is not running or
-// breaks the exchange, 504 when it does not answer within timeout (0: no
-// limit but the client's).
+// application to be ready (while it starts or restarts) at most its
+// StartTimeout or timeout, whichever is shorter; it is answered 502 when
+// the application is not running or breaks the exchange, 504 when it does
+// not answer within timeout (0: no limit but the client's).
 func (a *HTTP) Handler(timeout time.Duration) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -273,6 +273,20 @@ func (a *HTTP) Handler(timeout time.Duration) http.Handler {
 		a.mu.Unlock()
 		select {
 		case <-ready:
+			rp.ServeHTTP(w, r)
+			return
+		default:
+		}
+		startTimeout := a.spec.StartTimeout
+		if startTimeout <= 0 {
+			startTimeout = 30 * time.Second
+		}
+		wait := time.NewTimer(startTimeout)
+		defer wait.Stop()
+		up := false
+		select {
+		case <-ready:
+			up = true
 		case <-a.stopping:
 			fastcgi.ErrorPage(w, http.StatusBadGateway, "The application is stopped:", a.name)
 			return
@@ -280,6 +294,11 @@ func (a *HTTP) Handler(timeout time.Duration) http.Handler {
 			if client.Err() != nil {
 				return
 			}
+		case <-wait.C:
+			// Not up within its start-timeout: the client is not held
+			// for the whole request timeout.
+		}
+		if !up {
 			detail := "The application is not running (it is starting or restarting):"
 			if lastErr != nil {
 				detail = "The application is not running (" + lastErr.Error() + "):"
