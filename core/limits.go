@@ -154,7 +154,9 @@ type limitedBody struct {
 	timedOut  atomic.Bool // the client stopped sending for socket-timeout
 	malformed atomic.Bool // the body's framing was broken (bad chunks)
 	done      atomic.Bool // the body was read to its end or failed
-	armed     bool
+	// armed: a read deadline is set. Read runs on the proxy's transport
+	// goroutine, which may still be in it when the handler has returned.
+	armed atomic.Bool
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
@@ -166,7 +168,7 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	}
 	if b.timeout > 0 {
 		if b.ctl.SetReadDeadline(time.Now().Add(b.timeout)) == nil {
-			b.armed = true
+			b.armed.Store(true)
 		}
 	}
 	n, err := b.rc.Read(p)
@@ -208,8 +210,7 @@ func (b *limitedBody) Close() error {
 }
 
 func (b *limitedBody) clearDeadline() {
-	if b.armed {
-		b.armed = false
+	if b.armed.Swap(false) {
 		b.ctl.SetReadDeadline(time.Time{})
 	}
 }
