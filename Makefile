@@ -53,8 +53,9 @@ soak:
 	SOAK=1 $(GO) test -count=1 -timeout 30m -run '^Test(EditsUnderLoad|AppServerRestartUnderLoad|AppServerCrashUnderLoad|WebTierRestartUnderLoad|Soak)' -v ./cmd/resind
 
 # Installs nginx, HAProxy and wrk when missing; loopback only, bounded in time.
+# Measures bin/resind as just built (BENCH_RESIND=FILE measures another).
 bench: build
-	bench/run.sh
+	BENCH_RESIND=$${BENCH_RESIND:-bin/resind} bench/run.sh
 
 clean:
 	rm -rf bin
