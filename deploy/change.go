@@ -55,19 +55,22 @@ func (s *Service) checkEntries(entries []Entry) error {
 		if !s.repo.Has(e.Blob) {
 			return fmt.Errorf("%s: blob %s was not uploaded", e.Path, e.Blob)
 		}
-		kind, data, err := s.repo.Raw(e.Blob)
+		kind, size, err := s.repo.Stat(e.Blob)
 		if err != nil {
 			return err
 		}
 		if kind != "blob" {
 			return fmt.Errorf("%s: %s is a %s, not a blob", e.Path, e.Blob, kind)
 		}
-		if err := c.countBytes(e.Path, int64(len(data))); err != nil {
+		if err := c.countBytes(e.Path, size); err != nil {
 			return err
 		}
 		files[i] = File{Path: e.Path, Mode: e.Mode}
 		if e.Mode == Symlink {
-			files[i].Data = data
+			// The target is needed to check where the link leads.
+			if _, files[i].Data, err = s.repo.Raw(e.Blob); err != nil {
+				return err
+			}
 		}
 		if p, err := CleanPath(e.Path); err != nil || p != e.Path {
 			if err == nil {

@@ -1,10 +1,15 @@
 package deploy
 
 import (
+	"bufio"
+	"compress/zlib"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -168,6 +173,34 @@ func (r *Repo) Raw(hash string) (kind string, data []byte, err error) {
 	defer rd.Close()
 	data, err = io.ReadAll(rd)
 	return o.Type().String(), data, err
+}
+
+// Stat returns an object's type and size, reading only the header of a
+// loose object (the whole object when it is packed, e.g. after git gc).
+func (r *Repo) Stat(hash string) (kind string, size int64, err error) {
+	if !plumbing.IsHash(hash) {
+		return "", 0, fmt.Errorf("bad hash %q", hash)
+	}
+	f, err := os.Open(filepath.Join(r.dir, "objects", hash[:2], hash[2:]))
+	if err != nil {
+		kind, data, err := r.Raw(hash)
+		return kind, int64(len(data)), err
+	}
+	defer f.Close()
+	zr, err := zlib.NewReader(f)
+	if err != nil {
+		return "", 0, fmt.Errorf("object %s: %w", hash, err)
+	}
+	defer zr.Close()
+	hdr, err := bufio.NewReader(io.LimitReader(zr, 64)).ReadString(0)
+	if err != nil {
+		return "", 0, fmt.Errorf("object %s: header: %w", hash, err)
+	}
+	kind, n, ok := strings.Cut(strings.TrimSuffix(hdr, "\x00"), " ")
+	if size, err = strconv.ParseInt(n, 10, 64); !ok || err != nil || size < 0 {
+		return "", 0, fmt.Errorf("object %s: bad header %q", hash, hdr)
+	}
+	return kind, size, nil
 }
 
 // Refs returns every tag with the commit it points at.

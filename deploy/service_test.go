@@ -303,3 +303,33 @@ func TestSessionsStayOnTheVersionThatIssuedThem(t *testing.T) {
 		t.Errorf("the expired session gets %s", got)
 	}
 }
+
+func TestStatReadsTypeAndSizeLikeGit(t *testing.T) {
+	s, _ := newTestService(t, "a")
+	data := []byte(strings.Repeat("resind ", 1000))
+	h, err := s.repo.PutBlob(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind, size, err := s.repo.Stat(h)
+	if err != nil || kind != "blob" || size != int64(len(data)) {
+		t.Errorf("Stat = %q %d %v, want blob %d", kind, size, err, len(data))
+	}
+	tree, _ := s.repo.EmptyTree()
+	if kind, size, err := s.repo.Stat(tree); err != nil || kind != "tree" || size != 0 {
+		t.Errorf("Stat(empty tree) = %q %d %v", kind, size, err)
+	}
+	if _, _, err := s.repo.Stat(strings.Repeat("0", 40)); err == nil {
+		t.Error("Stat of a missing object succeeded")
+	}
+}
+
+func TestATreeCannotPassForABlob(t *testing.T) {
+	s, _ := newTestService(t, "a")
+	tree, _ := s.repo.EmptyTree()
+	entries := []Entry{{Path: "index.html", Mode: Regular, Blob: tree}}
+	_, err := s.Deploy(Request{Tag: Tag{"production", "default", "foo"}, Entries: entries, Tree: tree})
+	if err == nil || !strings.Contains(err.Error(), "is a tree, not a blob") {
+		t.Errorf("a tree as a file: %v", err)
+	}
+}
