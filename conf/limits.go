@@ -128,9 +128,9 @@ func (l *loader) limitProp(lim *Limits, p prop) bool {
 	return true
 }
 
-// tls reads <openssl> or <jsse-ssl> inside an <http>. It returns nil, after
+// tlsSetting reads <openssl> or <jsse-ssl> inside an <http>. It returns nil, after
 // a warning or an error, when the listener cannot be opened with it.
-func (l *loader) tls(http *node, n *node) *TLS {
+func (l *loader) tlsSetting(listener *node, n *node) *TLS {
 	t := &TLS{Pos: n.pos, MinVersion: tls.VersionTLS12}
 	dir := filepath.Dir(n.abs)
 	var unsupported []string
@@ -173,7 +173,7 @@ func (l *loader) tls(http *node, n *node) *TLS {
 		if len(unsupported) > 0 {
 			why = fmt.Sprintf("%s is not supported; give certificate-file and certificate-key-file (PEM)", strings.Join(unsupported, ", "))
 		}
-		l.warnf(http.pos, "%s: TLS (<%s>) is not supported without a PEM certificate: %s; this listener is not opened", l.desc(http), n.qname, why)
+		l.warnf(listener.pos, "%s: TLS (<%s>) is not supported without a PEM certificate: %s; this listener is not opened", l.desc(listener), n.qname, why)
 		return nil
 	}
 	if len(unsupported) > 0 {

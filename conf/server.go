@@ -165,7 +165,7 @@ func (l *loader) listener(p prop) (Listener, bool) {
 				continue
 			}
 			tls = q.name
-			ln.TLS = l.tls(p.child, q.child)
+			ln.TLS = l.tlsSetting(p.child, q.child)
 		case "connection-max":
 			var lim Limits
 			l.limitProp(&lim, q)
