@@ -60,12 +60,21 @@ func cmdConsole(o options, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return fail(1, "%v", err)
 	}
+	// abort releases what the server holds (supervised app processes among
+	// them) when it cannot go on.
+	abort := func(parts []component) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		stopComponents(ctx, parts)
+	}
 	parts, err := startComponents(&componentEnv{Server: s, Config: cfg, Self: sc, DataDir: dir, LogDir: o.logDir, Log: log})
 	if err != nil {
+		abort(nil)
 		return fail(1, "%v", err)
 	}
 	if err := s.Listen(); err != nil {
-		stopComponents(context.Background(), parts)
+		abort(parts)
 		return fail(1, "%v", err)
 	}
 
@@ -120,7 +129,7 @@ func cmdConsole(o options, stdout, stderr io.Writer) (err error) {
 	for {
 		select {
 		case err := <-serveErr:
-			stopComponents(context.Background(), parts)
+			abort(parts)
 			if err != nil {
 				log.Error("server failed", zap.Error(err))
 				return fail(1, "%v", err)
