@@ -206,6 +206,9 @@ func (c *Cache) put(e *entry, h http.Header) {
 		ttl = e.lifetime + max(e.swr, e.sie, 0) + time.Second
 	}
 	if c.store.SetWithTTL(e.key, e, e.cost, ttl) {
+		// ristretto applies sets from a buffer; wait, so the next request
+		// for the URL (often the same client's) finds what was stored.
+		c.store.Wait()
 		c.stores.Add(1)
 		if ce := c.log.Check(zap.DebugLevel, "proxy cache: stored"); ce != nil {
 			ce.Write(zap.String("key", e.base), zap.Int("status", e.status),
