@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -181,13 +183,29 @@ func (t *table) GetBroadcasts(int, int) [][]byte { return nil }
 func (t *table) LocalState(bool) []byte          { return nil }
 func (t *table) MergeRemoteState([]byte, bool)   {}
 
-// announceLeave tells every member this server is stopping.
+// announceLeave tells every live member this server is stopping. The
+// nodes are built from the configuration: those memberlist's Members
+// returns are its own, which it goes on updating.
 func (t *table) announceLeave() {
 	msg := []byte(leaveMsg + ":" + t.n.self.ID)
-	for _, m := range t.n.ml.Members() {
-		if m.Name != t.n.self.ID {
-			t.n.ml.SendReliable(m, msg)
+	for _, m := range t.list() {
+		if m.Self || (m.State != StateAlive && m.State != StateSuspect) {
+			continue
 		}
+		host, ps, err := net.SplitHostPort(m.Address)
+		if err != nil {
+			continue
+		}
+		ip := net.ParseIP(host)
+		if ip == nil {
+			ips, err := net.LookupIP(host)
+			if err != nil || len(ips) == 0 {
+				continue
+			}
+			ip = ips[0]
+		}
+		port, _ := strconv.Atoi(ps)
+		t.n.ml.SendReliable(&memberlist.Node{Name: m.ID, Addr: ip, Port: uint16(port)}, msg)
 	}
 }
 
