@@ -34,6 +34,7 @@ const drainTimeout = 60 * time.Second
 type listener struct {
 	spec    listenSpec
 	ln      net.Listener
+	raw     net.Listener // the bound socket under the limits and TLS
 	srv     *http.Server
 	started bool
 	// closing is set before the socket is closed, so that the accept error
@@ -72,13 +73,16 @@ func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
 			return nil, fmt.Errorf("%s port %s: %s: %w", sp.kind, sp.addr, sp.tls.Pos, err)
 		}
 	}
-	ln, err := net.Listen("tcp", sp.addr)
-	if err != nil {
-		var oe *net.OpError
-		if errors.As(err, &oe) && oe.Err != nil {
-			err = oe.Err
+	ln := s.inherited.take(sp.key)
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", sp.addr); err != nil {
+			var oe *net.OpError
+			if errors.As(err, &oe) && oe.Err != nil {
+				err = oe.Err
+			}
+			return nil, fmt.Errorf("%s port %s: %w", sp.kind, sp.addr, err)
 		}
-		return nil, fmt.Errorf("%s port %s: %w", sp.kind, sp.addr, err)
 	}
 	headerTimeout := lim.HeaderTimeout
 	if t.SocketTimeout > 0 {
@@ -96,7 +100,7 @@ func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
 		srv.TLSConfig = tc
 		served = tls.NewListener(served, tc)
 	}
-	return &listener{spec: sp, ln: served, srv: srv}, nil
+	return &listener{spec: sp, ln: served, raw: ln, srv: srv}, nil
 }
 
 // start serves l in its own goroutine. A failure other than being shut

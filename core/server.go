@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -35,6 +36,10 @@ type Options struct {
 	// AccessLog receives one combined-format line per request; nil for
 	// none.
 	AccessLog io.Writer
+	// Inherited are listening sockets handed over by the process this one
+	// replaces (see ListenerFiles), by listener key. Listen uses them
+	// instead of binding; those the configuration no longer has are closed.
+	Inherited map[string]net.Listener
 }
 
 // Server is one running <server>.
@@ -54,11 +59,12 @@ type Server struct {
 	access  *accessLog
 	started time.Time
 
-	rt       atomic.Pointer[runtime]
-	mounts   atomic.Pointer[[]mount]
-	cache    atomic.Pointer[proxyCache]    // nil without <proxy-cache>
-	cluster  atomic.Pointer[cluster.Node]  // set by SetCluster
-	hardcore atomic.Pointer[kernel.Keeper] // set by SetHardCore (kernel.go)
+	inherited *inherited // sockets from a predecessor, taken by bind
+	rt        atomic.Pointer[runtime]
+	mounts    atomic.Pointer[[]mount]
+	cache     atomic.Pointer[proxyCache]    // nil without <proxy-cache>
+	cluster   atomic.Pointer[cluster.Node]  // set by SetCluster
+	hardcore  atomic.Pointer[kernel.Keeper] // set by SetHardCore (kernel.go)
 	// deployed are the web-apps served from the deployment repository
 	// (deploy.go); they outlive reloads.
 	deployed atomic.Pointer[[]deployedApp]
@@ -120,6 +126,9 @@ func New(cfg *conf.Config, opts Options) (*Server, error) {
 	if opts.AccessLog != nil {
 		s.access = newAccessLog(opts.AccessLog)
 	}
+	if opts.Inherited != nil {
+		s.inherited = newInherited(opts.Inherited)
+	}
 	rt, err := build(cfg, s.id, log)
 	if err != nil {
 		return nil, err
@@ -161,6 +170,9 @@ func (s *Server) Listen() error {
 	}
 	for _, l := range opened {
 		s.listeners[l.spec.key] = l
+	}
+	for _, key := range s.inherited.closeRest() {
+		s.log.Info("inherited socket closed: the configuration no longer has it", zap.String("listener", key))
 	}
 	s.listening = true
 	return nil

@@ -56,7 +56,11 @@ func cmdConsole(o options, stdout, stderr io.Writer) (err error) {
 		log.Warn("configuration", zap.String("warning", w.String()))
 	}
 
-	s, err := core.New(cfg, core.Options{ServerID: sc.ID, DataDir: dir, Log: log, AccessLog: logs.access})
+	inherited, err := inheritedListeners()
+	if err != nil {
+		return fail(1, "%v", err)
+	}
+	s, err := core.New(cfg, core.Options{ServerID: sc.ID, DataDir: dir, Log: log, AccessLog: logs.access, Inherited: inherited})
 	if err != nil {
 		return fail(1, "%v", err)
 	}
@@ -120,7 +124,7 @@ func cmdConsole(o options, stdout, stderr io.Writer) (err error) {
 	}()
 
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, sigRestart)
 	defer signal.Stop(sigs)
 
 	log.Info("server started", zap.Strings("listen", s.Addrs()), zap.Int("pid", os.Getpid()), zap.String("version", core.Version))
@@ -141,7 +145,16 @@ func cmdConsole(o options, stdout, stderr io.Writer) (err error) {
 				apply(conf.Load(cfg.File))
 				continue
 			}
-			log.Info("stopping: draining in-flight requests", zap.String("signal", sig.String()))
+			var handoff map[string]*os.File
+			if sig == sigRestart {
+				if handoff, err = s.ListenerFiles(); err != nil {
+					log.Error("restart in place refused: the listening sockets cannot be handed over", zap.Error(err))
+					continue
+				}
+				log.Info("restarting in place: the listening sockets stay open for the new process; draining in-flight requests")
+			} else {
+				log.Info("stopping: draining in-flight requests", zap.String("signal", sig.String()))
+			}
 			cancel()
 			dctx, dcancel := context.WithTimeout(context.Background(), drainTimeout)
 			go func() {
@@ -158,6 +171,10 @@ func cmdConsole(o options, stdout, stderr io.Writer) (err error) {
 			}
 			stopComponents(dctx, parts)
 			dcancel()
+			if handoff != nil {
+				log.Info("server stopped; executing its successor")
+				return &restartInPlace{files: handoff}
+			}
 			log.Info("server stopped")
 			return nil
 		}

@@ -254,7 +254,7 @@ func TestAppServerRestartUnderLoadLosesNoRequest(t *testing.T) {
 	}
 }
 
-func TestWebTierRestartUnderLoadCountsRefusals(t *testing.T) {
+func TestWebTierRestartUnderLoadRefusesNothing(t *testing.T) {
 	t.Parallel()
 	s, d := newFaultSite(t, nil)
 	g := startLoad(t, fmt.Sprintf("http://127.0.0.1:%d/app/page.html", d.HTTP), 8)
@@ -271,13 +271,12 @@ func TestWebTierRestartUnderLoadCountsRefusals(t *testing.T) {
 	g.waitOK(t, 200)
 	g.finish()
 	failed, why := g.failed()
-	// Between stop and start nothing listens: those GETs are refused by
-	// the kernel (each worker retries every 10 ms), and reported. A GET
-	// that was accepted must not fail.
-	t.Logf("web tier restarts under load: %d restarts, %d GETs succeeded, %d refused while it was down (8 workers retrying every 10 ms), %d failed (%s)",
+	// A restart in place keeps the listening sockets open: connections
+	// made while neither process accepts wait in the kernel's queue.
+	t.Logf("web tier restarts under load: %d restarts, %d GETs succeeded, %d refused, %d failed (%s)",
 		restarts, g.ok.Load(), g.refused.Load(), failed, why)
-	if failed != 0 {
-		t.Errorf("%d accepted GETs failed across web-tier restarts: %s", failed, why)
+	if failed+int(g.refused.Load()) != 0 {
+		t.Errorf("%d GETs failed and %d were refused across web-tier restarts: %s", failed, g.refused.Load(), why)
 	}
 }
 

@@ -48,15 +48,17 @@ type command struct {
 }
 
 var commands = []command{
-	{"console", "run the server in the foreground", func(o options, out, errw io.Writer) error { return cmdConsole(o, out, errw) }},
+	{"console", "run the server in the foreground", func(o options, out, errw io.Writer) error {
+		err := cmdConsole(o, out, errw)
+		var r *restartInPlace
+		if errors.As(err, &r) {
+			return r.exec() // returns only on failure
+		}
+		return err
+	}},
 	{"start", "run the server in the background; returns once it listens", cmdStart},
 	{"stop", "drain in-flight requests and stop the server", func(o options, out, _ io.Writer) error { return cmdStop(o, out) }},
-	{"restart", "stop, then start", func(o options, out, errw io.Writer) error {
-		if err := cmdStop(o, out); err != nil && !isNotRunning(err) {
-			return err
-		}
-		return cmdStart(o, out, errw)
-	}},
+	{"restart", "restart in place (listening sockets kept open), or start when stopped", cmdRestart},
 	{"status", "show whether the server runs: pid, ports, uptime, config", func(o options, out, _ io.Writer) error { return cmdStatus(o, out) }},
 	{"check", "validate the configuration; print file:line: reason for each problem", cmdCheck},
 	{"version", "print resind's version", func(_ options, out, _ io.Writer) error { return cmdVersion(out) }},
