@@ -169,6 +169,10 @@ func (x *exchange) act(ru *rule, target, ctx string) {
 		if x.app != nil && x.app.session != nil && id == "" {
 			id = x.issueSession()
 		}
+		if _, forged := r.Header[sessionHeader]; id == "" && !forged {
+			ru.handler.ServeHTTP(w, r) // nothing to change: no copy
+			return
+		}
 		out := r.Clone(r.Context())
 		out.Header.Del(sessionHeader) // never trust one from the client
 		if id != "" {
