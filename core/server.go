@@ -384,6 +384,7 @@ func (s *Server) Status() Status {
 		Backends:   s.reg.Status(),
 		Caches:     s.cacheStatus(),
 		Cluster:    s.clusterStatus(),
+		Apps:       s.Apps(),
 		HardCore:   s.hardcoreStatus(),
 	}
 }

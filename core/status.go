@@ -3,6 +3,7 @@ package core
 import (
 	"time"
 
+	"resind/app"
 	"resind/proxy"
 )
 
@@ -41,6 +42,9 @@ type Status struct {
 	Caches []CacheStatus
 	// Cluster is the membership and triad, nil when no cluster member runs.
 	Cluster *ClusterStatus
+	// Apps are the supervised application programs (FastCGI pools and HTTP
+	// app servers) this server runs.
+	Apps []app.Status
 	// HardCore is the kernel fast path (resin.ko) serving one of this
 	// server's ports, nil when none does.
 	HardCore *HardCoreStatus

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -164,6 +165,26 @@ func TestAppsServeThreeWaysSurviveKillsAndStopCleanly(t *testing.T) {
 		code2, b2 := fetch("/http/pid")
 		return code1 == 200 && code2 == 200 && strings.TrimSpace(b1) != strconv.Itoa(fpid) && strings.TrimSpace(b2) != strconv.Itoa(hpid)
 	})
+
+	// /resin-admin lists the supervised programs with their processes.
+	_, body := get(t, base+"/resin-admin/api/status")
+	var st struct {
+		Apps []struct {
+			Kind      string
+			Processes int
+			Ready     bool
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatalf("admin status %q: %v", body, err)
+	}
+	kinds := map[string]bool{}
+	for _, a := range st.Apps {
+		kinds[a.Kind] = a.Processes >= 1 && (a.Kind != "http" || a.Ready)
+	}
+	if !kinds["fastcgi"] || !kinds["http"] {
+		t.Errorf("admin status apps = %+v, want a running FastCGI pool and a ready HTTP app", st.Apps)
+	}
 
 	// Stopped: every process resind started, and their children, go.
 	pids := []int{pid("/fcgi/pid"), pid("/http/pid"), pid("/fcgi/spawn"), pid("/http/spawn")}

@@ -35,6 +35,7 @@ type statusJSON struct {
 	PurgeEnabled  bool          `json:"purge_enabled"`
 	Cluster       *clusterJSON  `json:"cluster"`
 	HardCore      *hardcoreJSON `json:"hardcore"`
+	Apps          []appJSON     `json:"apps"`
 }
 
 type reloadJSON struct {
@@ -55,6 +56,20 @@ type backendJSON struct {
 	LastFailure *time.Time `json:"last_failure"`
 	LatencyMS   float64    `json:"latency_ms"`
 	Weight      int        `json:"weight"`
+}
+
+// appJSON is a supervised program: a FastCGI pool or an HTTP app server.
+type appJSON struct {
+	Kind      string `json:"kind"`
+	Command   string `json:"command"`
+	Processes int    `json:"processes"`
+	PIDs      []int  `json:"pids"`
+	Busy      int    `json:"busy"`
+	Min       int    `json:"min"`
+	Max       int    `json:"max"`
+	Ready     bool   `json:"ready"`
+	Address   string `json:"address"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 type cacheJSON struct {
@@ -104,6 +119,12 @@ func toJSON(s core.Status, now time.Time, purge bool) statusJSON {
 		PurgeEnabled: purge,
 		Cluster:      clusterToJSON(s.Cluster),
 		HardCore:     hardcoreToJSON(s.HardCore),
+		Apps:         []appJSON{},
+	}
+	for _, a := range s.Apps {
+		out.Apps = append(out.Apps, appJSON{Kind: a.Kind, Command: a.Command, Processes: len(a.PIDs),
+			PIDs: nonNil(a.PIDs), Busy: a.Busy, Min: a.Min, Max: a.Max, Ready: a.Ready,
+			Address: a.Address, LastError: a.LastError})
 	}
 	if !s.Started.IsZero() {
 		out.UptimeSeconds = now.Sub(s.Started).Seconds()

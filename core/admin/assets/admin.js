@@ -160,6 +160,22 @@
     }));
   }
 
+  function renderApps(list) {
+    list = list || [];
+    $('apps-section').hidden = list.length === 0;
+    replaceChildren($('apps').tBodies[0], list.map(function (a) {
+      var tr = el('tr');
+      tr.setAttribute('data-command', a.command);
+      var up = a.kind === 'http' ? a.ready : a.processes > 0;
+      var state = el('td', up ? 'up' : 'down', 'state state-' + (up ? 'up' : 'down'));
+      [el('td', a.kind === 'http' ? 'HTTP' : 'FastCGI'), el('td', a.command), el('td', a.processes),
+        el('td', a.kind === 'http' ? '' : a.busy), el('td', a.kind === 'http' ? '' : a.min + '–' + a.max),
+        state, el('td', a.address, 'addr'), el('td', a.last_error || '')
+      ].forEach(function (td) { tr.appendChild(td); });
+      return tr;
+    }));
+  }
+
   function refresh() {
     fetch('/resin-admin/api/status', {
       credentials: 'same-origin',
@@ -178,6 +194,7 @@
       renderHardCore(s.hardcore);
       renderBackends(s.backends);
       renderCaches(s.caches);
+      renderApps(s.apps);
       prev = s;
       var u = $('updated');
       u.className = 'muted';
