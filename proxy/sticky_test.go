@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 func sessionRequest(cookie, path string) *http.Request {
@@ -103,7 +104,11 @@ func TestStickyBackupMovesOnlySessionsOfLostBackend(t *testing.T) {
 		id := NewSessionID(0)
 		before[id] = pickID(bl, sessionRequest(id, "/"))
 	}
-	backendOf(bl, "d").forceDown("test")
+	d := backendOf(bl, "d")
+	d.forceDown("test")
+	// Keep d down for the whole check: its test back-off (50 ms) could
+	// otherwise pass on a loaded machine and send a trial request to it.
+	d.until.Store(nanotime() + int64(time.Hour))
 	for id, was := range before {
 		now := pickID(bl, sessionRequest(id, "/"))
 		if was != "d" && now != was {
