@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -39,22 +36,9 @@ func TestOperatorWatchesARunningClusterInChromium(t *testing.T) {
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		chromiumtest.Step(t, ctx, what, actions...)
 	}
-	text := func(sel string) string {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		v, err := chromedp.Run(sctx, chromedp.Text(css(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return v
-	}
+	text := func(sel string) string { t.Helper(); return chromiumtest.Text(t, ctx, sel) }
 
 	step("log in and see both app servers up",
 		chromedp.Navigate(base+"/resin-admin/"),
@@ -95,15 +79,6 @@ func TestOperatorWatchesARunningClusterInChromium(t *testing.T) {
 		t.Errorf("after the purge X-Cache = %q, want MISS", resp.Header.Get("X-Cache"))
 	}
 
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(90))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
 	shot := filepath.Join(s.dir, "resin-admin.png")
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+	t.Logf("screenshot: %s (%d bytes)", shot, chromiumtest.Screenshot(t, ctx, shot))
 }

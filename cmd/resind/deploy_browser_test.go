@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,22 +26,9 @@ func TestOperatorDeploysThroughTheAdminPageInChromium(t *testing.T) {
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		chromiumtest.Step(t, ctx, what, actions...)
 	}
-	text := func(sel string) string {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		v, err := chromedp.Run(sctx, chromedp.Text(css(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return v
-	}
+	text := func(sel string) string { t.Helper(); return chromiumtest.Text(t, ctx, sel) }
 
 	step("log in and open the deploy page from the server page",
 		chromedp.Navigate(s.url(0, "/resin-admin/")),
@@ -82,15 +67,6 @@ func TestOperatorDeploysThroughTheAdminPageInChromium(t *testing.T) {
 		t.Errorf("d's mark reads %q", x)
 	}
 
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(90))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
 	shot := filepath.Join(s.dir, "resin-admin-deploy.png")
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+	t.Logf("screenshot: %s (%d bytes)", shot, chromiumtest.Screenshot(t, ctx, shot))
 }

@@ -25,7 +25,7 @@ func Start(t testing.TB) context.Context {
 	}
 	// A deadline for the whole browser, so a wedged chromium cannot hang
 	// the test run; steps should have their own, shorter ones.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	actx, acancel := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(Path),
@@ -46,4 +46,43 @@ func Start(t testing.TB) context.Context {
 		t.Fatalf("start %s: %v", Path, err)
 	}
 	return bctx
+}
+
+// Step runs actions within a minute (pages of a loaded test machine can be
+// slow), failing the test with what when they do not complete.
+func Step(t testing.TB, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// Text returns the text of the element sel selects.
+func Text(t testing.TB, ctx context.Context, sel string) string {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return v
+}
+
+// Screenshot saves a full-page PNG of the current page as file and
+// returns its size.
+func Screenshot(t testing.TB, ctx context.Context, file string) int {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(90))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return len(png)
 }
