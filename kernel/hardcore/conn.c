@@ -167,7 +167,7 @@ static int relay_body(struct stream *s, struct socket *dst, const struct http_he
 static int exchange(struct rconn *c, const struct srun_addr *a, struct http_head *req, bool fresh)
 {
 	struct http_head resp;
-	bool reused = false;
+	bool reused = false, consumed = false;
 	int err, n;
 
 	{
@@ -191,8 +191,22 @@ static int exchange(struct rconn *c, const struct srun_addr *a, struct http_head
 	}
 	atomic64_add(req->len, &resin_stats.bytes_in);
 	if (req->body != BODY_NONE) {
+		/*
+		 * A client waiting for 100 Continue is told to go on as soon as an
+		 * srun has the header (the srun's own 100, if any, follows: a
+		 * client ignores extra 1xx responses).
+		 */
+		if (req->expect_continue && stream_avail(&c->cs) == req->len) {
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+			if (stream_send(c->client, cont, sizeof(cont) - 1)) {
+				drop_backend(c);
+				return CLOSE;
+			}
+		}
 		/* The header is sent; the body follows it in the buffer. */
 		c->cs.start += req->len;
+		consumed = true;
 		stream_idle(&c->cs, resin_socket_timeout);
 		err = relay_body(&c->cs, c->backend, req, &resin_stats.bytes_in);
 		if (err) {
@@ -213,15 +227,17 @@ static int exchange(struct rconn *c, const struct srun_addr *a, struct http_head
 			if (n == -E2BIG)
 				return -EIO;
 			/* No answer: a GET may go elsewhere; a body was used up. */
-			return req->body == BODY_NONE && (req->idempotent || reused) ? -EAGAIN : -EIO;
+			return !consumed && (req->idempotent || reused) ? -EAGAIN : -EIO;
 		}
 		if (http_parse_response(c->bs.buf + c->bs.start, n, req->head, &resp)) {
 			drop_backend(c);
 			return -EIO;
 		}
-		if (req->body == BODY_NONE)
+		if (!consumed) {
+			/* A request without body leaves its header until an answer came. */
 			c->cs.start += req->len;
-		req->body = BODY_NONE; /* consumed either way from here on */
+			consumed = true;
+		}
 		if (resp.status >= 200 || resp.status == 101)
 			break;
 		/* An interim response (100 Continue, 103): pass it on, read on. */
@@ -300,6 +316,9 @@ static void serve(struct rconn *c)
 		bool started = false;
 		int n;
 
+		/* The buffer's bounds hold whatever the peers sent; never go on if not. */
+		if (WARN_ON_ONCE(c->cs.start < 0 || c->cs.start > c->cs.end || c->cs.end > c->cs.cap))
+			return;
 		/* Blank lines between requests are allowed (RFC 9112 2.2). */
 		while (stream_avail(&c->cs) && (c->cs.buf[c->cs.start] == '\r' || c->cs.buf[c->cs.start] == '\n'))
 			c->cs.start++;

@@ -179,6 +179,9 @@ static int parse_fields(const char *p, int len, bool request, struct http_head *
 				h->close = true;
 			if (has_token(p + vs, ve - vs, "keep-alive"))
 				keep_alive = true;
+		} else if (request && eq_fold(p + ls, colon - ls, "expect")) {
+			if (eq_fold(p + vs, ve - vs, "100-continue"))
+				h->expect_continue = true;
 		} else if (request && eq_fold(p + ls, colon - ls, "cookie") && !h->session) {
 			cookie_session(p + vs, ve - vs, h);
 		}

@@ -126,6 +126,7 @@ struct http_head {
 	bool idempotent;  /* requests: GET, HEAD, OPTIONS */
 	bool close;       /* Connection: close (or HTTP/1.0 without keep-alive) */
 	bool status_page; /* requests: /caucho-status */
+	bool expect_continue; /* requests: Expect: 100-continue */
 	enum body_kind body;
 	u64 length;
 	const char *session; /* JSESSIONID, pointing into the header */

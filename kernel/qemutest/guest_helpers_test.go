@@ -109,6 +109,13 @@ func startBackend(t *testing.T, name string, index int) *backend {
 			w.(http.Flusher).Flush()
 		}
 	})
+	mux.HandleFunc("/hints", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints) // an interim response before the answer
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Set("X-Server", name)
+		io.WriteString(w, "hinted")
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {

@@ -162,6 +162,14 @@ func TestPostBodiesByLengthAndChunked(t *testing.T) {
 	if c.dials.Load() != 1 {
 		t.Errorf("client connections: %d, want 1", c.dials.Load())
 	}
+	// A client that waits for 100 Continue (up to 10 s here) is not kept waiting.
+	c.Transport.(*http.Transport).ExpectContinueTimeout = 10 * time.Second
+	req, _ := http.NewRequest("POST", "http://"+front+"/post", bytes.NewReader(body))
+	req.Header.Set("Expect", "100-continue")
+	start := time.Now()
+	if resp, got := c.do(t, req); resp.StatusCode != 200 || got != want || time.Since(start) > 5*time.Second {
+		t.Fatalf("Expect: 100-continue: %d %q after %v", resp.StatusCode, got, time.Since(start))
+	}
 	// A chunked response of 1 MiB.
 	resp, got := c.get(t, "/big")
 	if resp.StatusCode != 200 || len(got) != 1<<20 || got != strings.Repeat("0123456789abcdef", 65536) {
@@ -233,6 +241,24 @@ func TestFailoverSkipsADeadSrun(t *testing.T) {
 	}
 	if failures == 0 {
 		t.Errorf("stats do not count the dead srun's failures:\n%s", st)
+	}
+}
+
+func TestInterimResponsesArePassedOn(t *testing.T) {
+	a := startBackend(t, "a", 0)
+	setSruns(t, a.srun())
+	c := newClient()
+	for range 3 { // on one connection: the request after them is read right
+		for _, path := range []string{"/hints", "/plain"} {
+			resp, body := c.get(t, path)
+			if resp.StatusCode != 200 || (path == "/hints" && body != "hinted") || (path == "/plain" && !strings.HasPrefix(body, "a GET")) {
+				t.Fatalf("GET %s: %d %q", path, resp.StatusCode, body)
+			}
+		}
+	}
+	got := raw(t, "GET /hints HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second)
+	if strings.Count(got, "HTTP/1.1 103 Early Hints\r\n") != 2 || !strings.HasSuffix(got, "hinted") {
+		t.Fatalf("raw: %q", got)
 	}
 }
 
