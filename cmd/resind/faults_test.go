@@ -180,6 +180,18 @@ func (g *loadGen) failed() (int, string) {
 
 // waitOK waits until the load has had n more successes, so that a fault
 // happens while requests flow.
+// expectNoLoss stops the load, logs what it did during what, and fails the
+// test if any GET failed or was refused.
+func (g *loadGen) expectNoLoss(t *testing.T, what string) {
+	t.Helper()
+	g.finish()
+	failed, why := g.failed()
+	t.Logf("%s: %d GETs succeeded, %d failed, %d refused", what, g.ok.Load(), failed, g.refused.Load())
+	if failed+int(g.refused.Load()) != 0 {
+		t.Errorf("%d GETs failed and %d were refused during %s: %s", failed, g.refused.Load(), what, why)
+	}
+}
+
 func (g *loadGen) waitOK(t *testing.T, n int64) {
 	t.Helper()
 	target := g.ok.Load() + n
@@ -224,12 +236,7 @@ func TestEditsUnderLoadLoseNoRequest(t *testing.T) {
 	final := fmt.Sprintf("http://127.0.0.1:%d/final", d.HTTP)
 	eventually(t, 15*time.Second, "the last edit to be in force", func() bool { resp, _ := get(t, final); return resp.StatusCode == 403 })
 	g.waitOK(t, 50)
-	g.finish()
-	failed, why := g.failed()
-	t.Logf("edits under load: %d GETs succeeded, %d failed, %d refused", g.ok.Load(), failed, g.refused.Load())
-	if failed+int(g.refused.Load()) != 0 {
-		t.Errorf("%d GETs failed and %d were refused while resin.xml was edited: %s", failed, g.refused.Load(), why)
-	}
+	g.expectNoLoss(t, "edits under load")
 }
 
 func TestAppServerRestartUnderLoadLosesNoRequest(t *testing.T) {
@@ -246,12 +253,7 @@ func TestAppServerRestartUnderLoadLosesNoRequest(t *testing.T) {
 		servedBefore := s.served(id, "/app/page.html")
 		eventually(t, 20*time.Second, id+" to take requests again", func() bool { return s.served(id, "/app/page.html") > servedBefore })
 	}
-	g.finish()
-	failed, why := g.failed()
-	t.Logf("app server restarts under load: %d GETs succeeded, %d failed, %d refused", g.ok.Load(), failed, g.refused.Load())
-	if failed+int(g.refused.Load()) != 0 {
-		t.Errorf("%d GETs failed and %d were refused while an app server restarted: %s", failed, g.refused.Load(), why)
-	}
+	g.expectNoLoss(t, "app server restarts under load")
 }
 
 func TestWebTierRestartUnderLoadRefusesNothing(t *testing.T) {
@@ -269,15 +271,9 @@ func TestWebTierRestartUnderLoadRefusesNothing(t *testing.T) {
 		restarts++
 	}
 	g.waitOK(t, 200)
-	g.finish()
-	failed, why := g.failed()
 	// A restart in place keeps the listening sockets open: connections
 	// made while neither process accepts wait in the kernel's queue.
-	t.Logf("web tier restarts under load: %d restarts, %d GETs succeeded, %d refused, %d failed (%s)",
-		restarts, g.ok.Load(), g.refused.Load(), failed, why)
-	if failed+int(g.refused.Load()) != 0 {
-		t.Errorf("%d GETs failed and %d were refused across web-tier restarts: %s", failed, g.refused.Load(), why)
-	}
+	g.expectNoLoss(t, fmt.Sprintf("%d web-tier restarts under load", restarts))
 }
 
 // TestSoakKeepsGoroutinesAndMemoryFlat runs 60 s of load (make soak) and
@@ -369,10 +365,5 @@ func TestAppServerCrashUnderLoadLosesNoGET(t *testing.T) {
 		servedBefore := s.served(id, "/app/page.html")
 		eventually(t, 20*time.Second, id+" to take requests again", func() bool { return s.served(id, "/app/page.html") > servedBefore })
 	}
-	g.finish()
-	failed, why := g.failed()
-	t.Logf("app server crashes (SIGKILL) under load: %d GETs succeeded, %d failed, %d refused", g.ok.Load(), failed, g.refused.Load())
-	if failed+int(g.refused.Load()) != 0 {
-		t.Errorf("%d GETs failed and %d were refused when an app server crashed: %s", failed, g.refused.Load(), why)
-	}
+	g.expectNoLoss(t, "app server crashes (SIGKILL) under load")
 }
