@@ -40,6 +40,8 @@ type Keeper struct {
 	Usable func(m Member) bool
 
 	kick chan struct{}
+	// dial connects to addr, net.Dialer's by default (tests replace it).
+	dial func(ctx context.Context, addr string) error
 
 	mu      sync.Mutex
 	members []Member
@@ -186,14 +188,23 @@ func (k *Keeper) probe(ctx context.Context, ms []Member) []bool {
 	up := make([]bool, len(ms))
 	refused := make([]bool, len(ms))
 	var wg sync.WaitGroup
-	d := net.Dialer{Timeout: k.ProbeTimeout}
+	dial := k.dial
+	if dial == nil {
+		d := net.Dialer{Timeout: k.ProbeTimeout}
+		dial = func(ctx context.Context, addr string) error {
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}
+	}
 	for i, m := range ms {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := d.DialContext(ctx, "tcp", m.Addr.String())
+			err := dial(ctx, m.Addr.String())
 			if err == nil {
-				c.Close()
 				up[i] = true
 				return
 			}

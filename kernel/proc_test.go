@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -178,4 +179,39 @@ func TestHealthyPrefersPrimariesThenBackups(t *testing.T) {
 	if got := Healthy(ms, []bool{false, false, true}); len(got) != 1 || got[0].Index != 2 {
 		t.Fatalf("only the backup: %v", got)
 	}
+}
+
+func TestKeeperWaitsForASecondTimeoutButNotForARefusal(t *testing.T) {
+	t.Parallel()
+	p, err := Open(fakeDir(t, 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Member{ID: "app-a", Addr: netip.MustParseAddrPort("127.0.0.1:6800"), Index: 0}
+	b := Member{ID: "app-b", Addr: netip.MustParseAddrPort("127.0.0.1:6801"), Index: 1}
+	results := map[string]error{}
+	k := NewKeeper(p, nil)
+	k.dial = func(_ context.Context, addr string) error { return results[addr] }
+	k.SetMembers([]Member{a, b})
+	sync := func(ra, rb error, want ...Member) {
+		t.Helper()
+		results[a.Addr.String()], results[b.Addr.String()] = ra, rb
+		k.Sync(context.Background())
+		got, err := p.Sruns()
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("sruns = %v, %v; want %v", got, err, want)
+		}
+		for i := range want {
+			if got[i].Addr != want[i].Addr {
+				t.Fatalf("sruns = %v; want %v", got, want)
+			}
+		}
+	}
+	timeout := os.ErrDeadlineExceeded
+	refused := syscall.ECONNREFUSED
+	sync(nil, nil, a, b)
+	sync(timeout, nil, a, b) // one slow probe: kept
+	sync(timeout, nil, b)    // two in a row: out
+	sync(nil, nil, a, b)     // back
+	sync(nil, refused, a)    // refused: out at once
 }
