@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"resind/conf"
+	"resind/internal/porttest"
 )
 
 // testCluster is n servers of one cluster on loopback, each an HTTP
@@ -30,12 +31,7 @@ func newTestCluster(t testing.TB, n int, key string) *testCluster {
 	tc := &testCluster{t: t, nodes: make([]*Node, n), srvs: make([]*http.Server, n)}
 	cl := &conf.Cluster{ID: "app"}
 	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
+		port := porttest.Free(t)
 		cl.Servers = append(cl.Servers, &conf.Server{ID: "app-" + strconv.Itoa(i), ClusterID: "app", Index: i,
 			Address: "127.0.0.1", Port: port})
 		tc.dirs = append(tc.dirs, t.TempDir())

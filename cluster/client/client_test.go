@@ -12,6 +12,7 @@ import (
 	"resind/cluster"
 	"resind/cluster/client"
 	"resind/conf"
+	"resind/internal/porttest"
 )
 
 // startCluster runs n servers of one cluster on loopback and returns the
@@ -20,12 +21,7 @@ func startCluster(t *testing.T, n int) []string {
 	t.Helper()
 	cl := &conf.Cluster{ID: "app"}
 	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
+		port := porttest.Free(t)
 		cl.Servers = append(cl.Servers, &conf.Server{ID: "app-" + strconv.Itoa(i), ClusterID: "app", Index: i,
 			Address: "127.0.0.1", Port: port})
 	}

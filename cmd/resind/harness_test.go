@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"resind/internal/porttest"
 )
 
 // resindBin is the binary built once by TestMain.
@@ -65,16 +66,9 @@ func newSite(t *testing.T) *site {
 	return s
 }
 
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort returns a loopback port nobody listens on right now, chosen
+// below the ephemeral range (see porttest).
+func freePort(t *testing.T) int { return porttest.Free(t) }
 
 // write renders text as a template with data into the site's resin.xml
 // (or another file name relative to the site).
