@@ -68,13 +68,16 @@ func DefaultTiming() Timing {
 
 // FastTiming suits servers on one machine (tests): a dead server is seen
 // within a second or two, with enough slack that a loaded machine (a CI
-// run under -race) does not take slowness for death.
+// run under -race) does not take slowness for death. ReadWait outlasts an
+// election on such a machine: a read that settles for a follower's copy
+// while the old leader's last writes are still being committed can be
+// stale (a session's counter read back one behind).
 func FastTiming() Timing {
 	return Timing{
 		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: 200 * time.Millisecond, SuspicionMult: 3,
 		GossipInterval: 50 * time.Millisecond, PushPull: 2 * time.Second,
 		RaftHeartbeat: time.Second, RaftElection: time.Second, RaftLease: 500 * time.Millisecond,
-		JoinRetry: 300 * time.Millisecond, ExpireEvery: time.Second, ReadWait: 2 * time.Second,
+		JoinRetry: 300 * time.Millisecond, ExpireEvery: time.Second, ReadWait: 6 * time.Second,
 	}
 }
 
