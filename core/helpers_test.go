@@ -66,6 +66,14 @@ func newServer(t *testing.T, cfg *conf.Config) *Server {
 // base URL of its first <http> listener.
 func startServer(t *testing.T, s *Server) string {
 	t.Helper()
+	runServer(t, s)
+	return "http://" + addrOf(t, s, "http")
+}
+
+// runServer binds s's listeners and serves them until the test ends, when
+// it shuts s down and checks that Shutdown and Serve returned cleanly.
+func runServer(t *testing.T, s *Server) {
+	t.Helper()
 	if err := s.Listen(); err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
@@ -81,7 +89,6 @@ func startServer(t *testing.T, s *Server) string {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return "http://" + addrOf(t, s, "http")
 }
 
 // addrOf is the address of s's first listener of kind.

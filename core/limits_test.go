@@ -54,21 +54,7 @@ func limitedServer(t *testing.T, lim conf.Limits, socketTimeout time.Duration, t
 		}
 		fmt.Fprintf(w, "%d %s", n, r.URL.Path)
 	}))
-	if err := s.Listen(); err != nil {
-		t.Fatalf("Listen: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	runServer(t, s)
 	kind := "http"
 	if tlsc != nil {
 		kind = "https"
