@@ -117,9 +117,6 @@ func (s *Server) Purge(url string) (int, error) {
 	return 0, nil
 }
 
-// HasCache reports whether the running configuration has a proxy cache.
-func (s *Server) HasCache() bool { return s.cache.Load() != nil }
-
 // cacheStatus reports the server's proxy cache, if any.
 func (s *Server) cacheStatus() []CacheStatus {
 	pc := s.cache.Load()
