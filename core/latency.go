@@ -8,12 +8,12 @@ import (
 // LatencyBuckets are the upper bounds, in seconds, of the request latency
 // histogram (Prometheus' default buckets, which span a cache hit to a slow
 // app-tier page).
-var LatencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+var LatencyBuckets = [...]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // latency is a histogram of request durations that requests update with a
 // few atomic adds and no lock.
 type latency struct {
-	counts [12]atomic.Uint64 // len(LatencyBuckets) + the +Inf bucket
+	counts [len(LatencyBuckets) + 1]atomic.Uint64 // the last is the +Inf bucket
 	sumNS  atomic.Int64
 }
 
@@ -47,7 +47,7 @@ func (h Histogram) Count() uint64 {
 }
 
 func (l *latency) snapshot() Histogram {
-	h := Histogram{Bounds: LatencyBuckets, Counts: make([]uint64, len(l.counts)), Sum: time.Duration(l.sumNS.Load())}
+	h := Histogram{Bounds: LatencyBuckets[:], Counts: make([]uint64, len(l.counts)), Sum: time.Duration(l.sumNS.Load())}
 	for i := range l.counts {
 		h.Counts[i] = l.counts[i].Load()
 	}

@@ -40,7 +40,7 @@ func sampleStatus() core.Status {
 			Error: "resin.xml:42: <server id=\"app-a\">: port \"68o0\" is not a number"},
 		Listeners: []string{"http 0.0.0.0:8080", "cluster 127.0.0.1:6800"},
 		Requests:  1000, Errors: 7,
-		Latency: core.Histogram{Bounds: core.LatencyBuckets,
+		Latency: core.Histogram{Bounds: core.LatencyBuckets[:],
 			Counts: []uint64{600, 200, 100, 50, 30, 10, 5, 3, 1, 1, 0, 0}, Sum: 20 * time.Second},
 		Reloads: 3, Refusals: 1,
 		Warnings: []string{"resin.xml:12: <foo>: unknown element, ignored"},
