@@ -295,17 +295,28 @@ func (b *backend) forceDown(reason string) {
 // at upSince ramps linearly from 1 to its full weight over
 // load-balance-warmup-time.
 func (b *backend) effectiveWeight(weight int64, now int64) int64 {
+	el, warm, warming := b.warming(now)
+	if !warming {
+		return weight
+	}
+	return max(1, weight*el/warm)
+}
+
+// warming reports whether the backend is warming up at now, and if so how
+// far into load-balance-warmup-time it is (el in [0, warm)). Once the
+// warm-up is over it forgets when the backend recovered.
+func (b *backend) warming(now int64) (el, warm int64, ok bool) {
 	since := b.upSince.Load()
 	if since == 0 {
-		return weight
+		return 0, 0, false
 	}
-	warm := int64(b.cfg.Load().timeout.LoadBalanceWarmupTime)
-	el := now - since
+	warm = int64(b.cfg.Load().timeout.LoadBalanceWarmupTime)
+	el = now - since
 	if warm <= 0 || el >= warm {
 		b.upSince.CompareAndSwap(since, 0)
-		return weight
+		return 0, 0, false
 	}
-	return max(1, weight*max(el, 0)/warm)
+	return max(el, 0), warm, true
 }
 
 // warmDoublings is how many times the warm-up concurrency limit doubles
@@ -316,17 +327,11 @@ const warmDoublings = 8
 // warmCap is how many concurrent requests a backend warming up may hold,
 // 2^(8 × elapsed ÷ warm-up); 0 means no limit (warm, or no warm-up).
 func (b *backend) warmCap(now int64) int64 {
-	since := b.upSince.Load()
-	if since == 0 {
+	el, warm, warming := b.warming(now)
+	if !warming {
 		return 0
 	}
-	warm := int64(b.cfg.Load().timeout.LoadBalanceWarmupTime)
-	el := now - since
-	if warm <= 0 || el >= warm {
-		b.upSince.CompareAndSwap(since, 0)
-		return 0
-	}
-	return 1 << (warmDoublings * max(el, 0) / warm)
+	return 1 << (warmDoublings * el / warm)
 }
 
 // status is a snapshot for Registry.Status.
