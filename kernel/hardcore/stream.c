@@ -193,13 +193,25 @@ int stream_relay_eof(struct stream *s, struct socket *dst, atomic64_t *bytes)
 	}
 }
 
+/*
+ * chunk_line is stream_find_line for the framing lines of a chunked body:
+ * a line that outgrows max is the sender's framing error (-EPROTO, a 400
+ * for a request), whether or not all of it has arrived yet.
+ */
+static int chunk_line(struct stream *s, int max)
+{
+	int n = stream_find_line(s, max);
+
+	return n == -E2BIG ? -EPROTO : n;
+}
+
 int stream_relay_chunked(struct stream *s, struct socket *dst, atomic64_t *bytes)
 {
 	for (;;) {
 		u64 size;
 		int n, err;
 
-		n = stream_find_line(s, RESIN_MAX_LINE);
+		n = chunk_line(s, RESIN_MAX_LINE);
 		if (n < 0)
 			return n;
 		if (!http_parse_chunk_size(s->buf + s->start, n, &size))
@@ -213,7 +225,7 @@ int stream_relay_chunked(struct stream *s, struct socket *dst, atomic64_t *bytes
 		if (err)
 			return err;
 		/* The CRLF after the chunk data. */
-		n = stream_find_line(s, 2);
+		n = chunk_line(s, 2);
 		if (n < 0)
 			return n;
 		if (!(n == 2 && s->buf[s->start] == '\r') && !(n == 1))
@@ -224,7 +236,7 @@ int stream_relay_chunked(struct stream *s, struct socket *dst, atomic64_t *bytes
 	}
 	/* Trailers, up to the empty line. */
 	for (;;) {
-		int n = stream_find_line(s, RESIN_MAX_LINE), err;
+		int n = chunk_line(s, RESIN_MAX_LINE), err;
 		bool last;
 
 		if (n < 0)
