@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"resind/conf"
+	"resind/core/h1"
 )
 
 // clusterHeaderSlack is what the cluster port accepts beyond the server's
@@ -28,14 +29,22 @@ const (
 // configuration waits for its in-flight requests before it is closed hard.
 const drainTimeout = 60 * time.Second
 
-// listener is one bound socket and the http.Server answering on it. Every
+// httpServer is what answers on a listener: net/http's Server for TLS
+// (HTTP/2 and HTTP/1.1), h1's loop for plain sockets.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
+// listener is one bound socket and the server answering on it. Every
 // listener uses the Server itself as handler, so it serves whatever
 // snapshot is current; only its socket settings are fixed when it opens.
 type listener struct {
 	spec    listenSpec
 	ln      net.Listener
 	raw     net.Listener // the bound socket under the limits and TLS
-	srv     *http.Server
+	srv     httpServer
 	started bool
 	// closing is set before the socket is closed, so that the accept error
 	// this causes is not taken for a failure.
@@ -88,19 +97,30 @@ func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
 	if t.SocketTimeout > 0 {
 		headerTimeout = min(headerTimeout, t.SocketTimeout)
 	}
-	srv := &http.Server{
-		Handler:           &guard{s: s, key: sp.key, lim: lim, socketTimeout: t.SocketTimeout},
+	handler := &guard{s: s, key: sp.key, lim: lim, socketTimeout: t.SocketTimeout}
+	errorLog := newStdLog(s.log)
+	std := &http.Server{
+		Handler:           handler,
 		ReadHeaderTimeout: headerTimeout,
 		IdleTimeout:       t.KeepaliveTimeout,
 		MaxHeaderBytes:    lim.HeaderSizeMax,
-		ErrorLog:          newStdLog(s.log),
+		ErrorLog:          errorLog,
 	}
 	served := limitListener(ln, lim.ConnectionMax)
 	if tc != nil {
-		srv.TLSConfig = tc
+		std.TLSConfig = tc
 		served = tls.NewListener(served, tc)
+		return &listener{spec: sp, ln: served, raw: ln, srv: std}, nil
 	}
-	return &listener{spec: sp, ln: served, raw: ln, srv: srv}, nil
+	fast := &h1.Server{
+		Handler:           handler,
+		Fallback:          std,
+		ReadHeaderTimeout: headerTimeout,
+		IdleTimeout:       t.KeepaliveTimeout,
+		MaxHeaderBytes:    lim.HeaderSizeMax,
+		ErrorLog:          errorLog,
+	}
+	return &listener{spec: sp, ln: served, raw: ln, srv: fast}, nil
 }
 
 // start serves l in its own goroutine. A failure other than being shut
