@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/textproto"
@@ -22,27 +21,23 @@ const bufferBeforeChunking = 2048
 // serveRequest builds the http.Request of h, runs the handler and finishes
 // the answer. It reports whether the connection stays open.
 func (cn *conn) serveRequest(h *head, u *url.URL) (keep bool) {
-	ctx, cancel := context.WithCancel(cn.base)
 	if h.pragmaNoCC {
 		h.header["Cache-Control"] = []string{"no-cache"}
 	}
-	r := &http.Request{
-		Method:     h.method,
-		URL:        u,
-		Proto:      protos[h.minor],
-		ProtoMajor: 1,
-		ProtoMinor: h.minor,
-		Header:     h.header,
-		Body:       http.NoBody,
-		Host:       h.host,
-		Close:      h.close,
-		RemoteAddr: cn.remote,
-		RequestURI: h.uri,
-	}
-	r = r.WithContext(ctx)
-	w := &response{cn: cn, req: r, head: h, header: make(http.Header, 8)}
+	// A copy of the connection's template carries its context: one
+	// allocation where building a request and WithContext make two.
+	r := new(http.Request)
+	*r = *cn.tmpl
+	r.Method = h.method
+	r.URL = u
+	r.Proto = protos[h.minor]
+	r.ProtoMajor, r.ProtoMinor = 1, h.minor
+	r.Header = h.header
+	r.Host = h.host
+	r.Close = h.close
+	r.RequestURI = h.uri
+	w := &response{cn: cn, req: r, head: h, header: make(http.Header, 8), buf: cn.body[:0]}
 	defer func() {
-		cancel()
 		if v := recover(); v != nil {
 			cn.panicked(v)
 			keep = false
@@ -338,7 +333,7 @@ func (w *response) writeHead(final bool, p []byte) {
 	bw.WriteString("\r\n")
 	if len(w.buf) > 0 {
 		buf := w.buf
-		w.buf = nil
+		w.buf = nil // the connection's: not to be written again
 		w.writeBody(buf)
 	}
 }
