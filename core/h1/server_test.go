@@ -1,0 +1,450 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// serve starts s on a loopback port and returns its address; Serve's
+// result arrives on the channel.
+func serve(t *testing.T, s *Server) (string, <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ErrorLog == nil {
+		s.ErrorLog = discardLog
+	}
+	if s.Fallback == nil {
+		s.Fallback = &http.Server{ErrorLog: discardLog}
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() { s.Close() })
+	return ln.Addr().String(), done
+}
+
+// client is one raw connection to a server.
+type client struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dial(t *testing.T, addr string) *client {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &client{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+func (cl *client) send(s string) {
+	cl.t.Helper()
+	if _, err := io.WriteString(cl.c, s); err != nil {
+		cl.t.Fatal(err)
+	}
+}
+
+// response reads one response to a request of method.
+func (cl *client) response(method string) *http.Response {
+	cl.t.Helper()
+	res, err := http.ReadResponse(cl.br, &http.Request{Method: method})
+	if err != nil {
+		cl.t.Fatalf("reading the response: %v", err)
+	}
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		cl.t.Fatalf("reading the body: %v", err)
+	}
+	res.Body = io.NopCloser(strings.NewReader(string(body)))
+	return res
+}
+
+func bodyOf(res *http.Response) string {
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
+// closed waits (up to the connection's deadline) for the server to close
+// the connection and fails if anything else arrives first.
+func (cl *client) closed(within time.Duration) {
+	cl.t.Helper()
+	cl.c.SetReadDeadline(time.Now().Add(within))
+	b, err := cl.br.ReadByte()
+	if err == nil {
+		rest, _ := cl.br.Peek(cl.br.Buffered())
+		cl.t.Fatalf("got %q, want the connection closed", append([]byte{b}, rest...))
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		cl.t.Fatalf("the connection is still open after %v", within)
+	}
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// refusing reports whether addr no longer accepts connections.
+func refusing(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return true
+	}
+	c.Close()
+	return false
+}
+
+// blocker is a handler that signals when it starts and answers when
+// released.
+type blocker struct {
+	started chan string
+	release chan struct{}
+}
+
+func newBlocker() *blocker {
+	return &blocker{started: make(chan string, 16), release: make(chan struct{})}
+}
+
+func (b *blocker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	b.started <- r.Method
+	select {
+	case <-b.release:
+	case <-r.Context().Done():
+		// Close or a Shutdown past its deadline: give up.
+		return
+	}
+	io.WriteString(w, "done "+r.Method+" "+string(body))
+}
+
+func (b *blocker) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-b.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler never started")
+	}
+}
+
+func TestShutdownClosesIdleAtOnce(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	})}
+	addr, served := serve(t, s)
+	cl := dial(t, addr)
+	cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if res := cl.response("GET"); bodyOf(res) != "ok" || res.Close {
+		t.Fatalf("first answer: close=%v", res.Close)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	// Not a wait for a timeout: an idle connection is closed at once.
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Shutdown took %v with only an idle connection", d)
+	}
+	cl.closed(time.Second)
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve returned %v, want ErrServerClosed", err)
+	}
+	if !refusing(addr) {
+		t.Error("the listener still accepts after Shutdown")
+	}
+}
+
+func TestShutdownLetsInFlightFinish(t *testing.T) {
+	b := newBlocker()
+	s := &Server{Handler: b}
+	addr, _ := serve(t, s)
+	cl := dial(t, addr)
+	cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	b.wait(t)
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	waitFor(t, 5*time.Second, "the listener to close", func() bool { return refusing(addr) })
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v while a request was in progress", err)
+	default:
+	}
+	close(b.release)
+	res := cl.response("GET")
+	if got := bodyOf(res); got != "done GET " {
+		t.Errorf("body %q", got)
+	}
+	if !res.Close { // ReadResponse took the Connection: close field for Close
+		t.Errorf("the answer during Shutdown does not close the connection (Connection %q)", res.Header.Get("Connection"))
+	}
+	cl.closed(5 * time.Second)
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return after the last request")
+	}
+}
+
+func TestShutdownWaitsForHandedOver(t *testing.T) {
+	b := newBlocker()
+	s := &Server{Handler: b}
+	addr, _ := serve(t, s)
+	cl := dial(t, addr)
+	// A body: net/http serves it.
+	cl.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody")
+	b.wait(t)
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	waitFor(t, 5*time.Second, "the listener to close", func() bool { return refusing(addr) })
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v while a handed-over request was in progress", err)
+	default:
+	}
+	close(b.release)
+	res := cl.response("POST")
+	if got := bodyOf(res); got != "done POST body" {
+		t.Errorf("body %q", got)
+	}
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return after the handed-over request")
+	}
+	cl.closed(5 * time.Second)
+}
+
+func TestShutdownDeadline(t *testing.T) {
+	b := newBlocker()
+	defer close(b.release)
+	s := &Server{Handler: b}
+	addr, _ := serve(t, s)
+	loop := dial(t, addr)
+	loop.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	b.wait(t)
+	handed := dial(t, addr)
+	handed.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx")
+	b.wait(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown returned %v, want the context's error", err)
+	}
+	// Both connections are closed once Shutdown has given up.
+	loop.closed(5 * time.Second)
+	handed.closed(5 * time.Second)
+}
+
+func TestClose(t *testing.T) {
+	b := newBlocker()
+	defer close(b.release)
+	s := &Server{Handler: b}
+	addr, served := serve(t, s)
+	idle := dial(t, addr)
+	idle.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	b.wait(t)
+	// The first request is blocked; this one is served after it, so
+	// idle is active. A fresh connection that sent nothing:
+	fresh := dial(t, addr)
+	busy := dial(t, addr)
+	busy.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	b.wait(t)
+	handed := dial(t, addr)
+	handed.send("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx")
+	b.wait(t)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for _, c := range []*client{idle, fresh, busy, handed} {
+		c.closed(5 * time.Second)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve returned %v, want ErrServerClosed", err)
+	}
+	if !refusing(addr) {
+		t.Error("the listener still accepts after Close")
+	}
+}
+
+func TestReadHeaderTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	s := &Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: timeout}
+	addr, _ := serve(t, s)
+	cl := dial(t, addr)
+	start := time.Now()
+	cl.send("GET / HTTP/1.1\r\nHost: a\r\n") // half a head, then nothing
+	cl.closed(10 * time.Second)              // nothing written, as net/http
+	if d := time.Since(start); d < timeout-50*time.Millisecond {
+		t.Errorf("closed after %v, before the %v timeout", d, timeout)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}), IdleTimeout: idle, ReadHeaderTimeout: time.Minute}
+	addr, _ := serve(t, s)
+	cl := dial(t, addr)
+	cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	cl.response("GET")
+	start := time.Now()
+	cl.closed(10 * time.Second)
+	if d := time.Since(start); d < idle-50*time.Millisecond {
+		t.Errorf("closed after %v idle, before the %v timeout", d, idle)
+	}
+}
+
+func TestRequestAsHandlerSeesIt(t *testing.T) {
+	type seen struct {
+		r     *http.Request
+		local net.Addr
+		ctx   context.Context
+	}
+	got := make(chan seen, 4)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		got <- seen{r: r, local: local, ctx: r.Context()}
+		io.WriteString(w, "ok")
+	})}
+	addr, _ := serve(t, s)
+	cl := dial(t, addr)
+	cl.send("GET /a/b?c=d HTTP/1.1\r\nHost: example.com:81\r\nX-One: 1\r\n\r\n")
+	cl.response("GET")
+	v := <-got
+	r := v.r
+	if r.RemoteAddr != cl.c.LocalAddr().String() {
+		t.Errorf("RemoteAddr %q, want %q", r.RemoteAddr, cl.c.LocalAddr())
+	}
+	if v.local == nil || v.local.String() != addr {
+		t.Errorf("LocalAddrContextKey %v, want %s", v.local, addr)
+	}
+	if r.RequestURI != "/a/b?c=d" || r.URL.Path != "/a/b" || r.URL.RawQuery != "c=d" {
+		t.Errorf("RequestURI %q URL %q", r.RequestURI, r.URL)
+	}
+	if r.Host != "example.com:81" || r.Header.Get("Host") != "" || r.Header.Get("X-One") != "1" {
+		t.Errorf("Host %q, header %v", r.Host, r.Header)
+	}
+	if r.Proto != "HTTP/1.1" || r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.Close {
+		t.Errorf("Proto %q %d.%d Close %v", r.Proto, r.ProtoMajor, r.ProtoMinor, r.Close)
+	}
+	// By design (see conn.tmpl in server.go) the context of a request
+	// answered on the loop is never cancelled: nothing reads from the
+	// client while its handler runs, and a cancellable context costs four
+	// allocations per proxied request. Requests handed to net/http keep
+	// net/http's contexts.
+	if v.ctx.Done() != nil {
+		t.Error("the request's context can be cancelled; the loop's contexts are not")
+	}
+
+	cl.send("GET / HTTP/1.0\r\n\r\n")
+	cl.response("GET")
+	if r := (<-got).r; r.Proto != "HTTP/1.0" || r.ProtoMinor != 0 || !r.Close || r.Host != "" {
+		t.Errorf("HTTP/1.0 request: Proto %q Close %v Host %q", r.Proto, r.Close, r.Host)
+	}
+	cl2 := dial(t, addr)
+	cl2.send("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	cl2.response("GET")
+	if r := (<-got).r; !r.Close {
+		t.Error("Connection: close did not set Request.Close")
+	}
+}
+
+func TestResponseController(t *testing.T) {
+	flushed := make(chan struct{})
+	type result struct{ flush, deadline, read, duplex, late error }
+	results := make(chan result, 1)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		var res result
+		res.deadline = rc.SetWriteDeadline(time.Now().Add(time.Minute))
+		res.read = rc.SetReadDeadline(time.Now().Add(time.Minute))
+		res.duplex = rc.EnableFullDuplex()
+		io.WriteString(w, "first")
+		res.flush = rc.Flush()
+		<-flushed // the client has read "first"
+		io.WriteString(w, "second")
+		// A deadline in the past fails the next write to the socket.
+		rc.SetWriteDeadline(time.Now().Add(-time.Second))
+		w.Write(make([]byte, 64<<10))
+		res.late = rc.Flush()
+		results <- res
+	})}
+	addr, _ := serve(t, s)
+	cl := dial(t, addr)
+	cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	res, err := http.ReadResponse(cl.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 5)
+	if _, err := io.ReadFull(res.Body, first); err != nil || string(first) != "first" {
+		t.Fatalf("streamed part %q, %v", first, err)
+	}
+	close(flushed)
+	r := <-results
+	if r.flush != nil || r.deadline != nil || r.read != nil || r.duplex != nil {
+		t.Errorf("Flush %v, SetWriteDeadline %v, SetReadDeadline %v, EnableFullDuplex %v", r.flush, r.deadline, r.read, r.duplex)
+	}
+	if r.late == nil {
+		t.Error("a write past the write deadline did not fail")
+	}
+}
+
+// TestConnectionsIndependent checks that a slow request on one connection
+// does not hold back another, and that handed-over and loop connections
+// are served at the same time.
+func TestConnectionsIndependent(t *testing.T) {
+	b := newBlocker()
+	var once sync.Once
+	defer once.Do(func() { close(b.release) })
+	mux := http.NewServeMux()
+	mux.Handle("/slow", b)
+	mux.HandleFunc("/fast", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fast") })
+	s := &Server{Handler: mux}
+	addr, _ := serve(t, s)
+	slow := dial(t, addr)
+	slow.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	b.wait(t)
+	fast := dial(t, addr)
+	fast.send("GET /fast HTTP/1.1\r\nHost: a\r\n\r\nPOST /fast HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")
+	if got := bodyOf(fast.response("GET")); got != "fast" {
+		t.Errorf("GET: %q", got)
+	}
+	if got := bodyOf(fast.response("POST")); got != "fast" {
+		t.Errorf("POST after hand-over: %q", got)
+	}
+	once.Do(func() { close(b.release) })
+	if got := bodyOf(slow.response("GET")); got != "done GET " {
+		t.Errorf("slow: %q", got)
+	}
+}
