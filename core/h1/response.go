@@ -40,6 +40,13 @@ func (cn *conn) serveRequest(h *head, u *url.URL) (keep bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			cn.panicked(v)
+			if w.wroteHead {
+				// As net/http: an answer already begun goes out as far
+				// as it got (cut short, with no last chunk, so that it
+				// cannot pass for complete) before the connection
+				// closes; one not begun is not sent at all.
+				cn.bw.Flush()
+			}
 			keep = false
 		}
 	}()
