@@ -209,6 +209,12 @@ func diffHandler() http.Handler {
 		w.(http.Flusher).Flush()
 		panic("boom")
 	})
+	h("/panic-after-large", func(w http.ResponseWriter, r *http.Request) {
+		// The answer has begun (past the 2 KiB buffer) when the handler
+		// panics: the client gets it cut short.
+		io.WriteString(w, bigBody)
+		panic("boom")
+	})
 	h("/abort", func(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	})
@@ -440,10 +446,14 @@ func readReply(br *bufio.Reader, method string) (text string, final bool, err er
 	case chunked:
 		body, trailers, err := readChunked(br)
 		sort.Strings(trailers)
-		fmt.Fprintf(&b, "  chunked body %s trailers %q", showBody(body), trailers)
 		if err != nil {
-			fmt.Fprintf(&b, " (truncated)")
+			// Where an answer is cut (a handler panicked) depends on
+			// the servers' buffer sizes (net/http holds back up to
+			// 2 KiB, h1 none): that it is cut is what counts.
+			fmt.Fprintf(&b, "  chunked body cut short")
+			return b.String(), final, err
 		}
+		fmt.Fprintf(&b, "  chunked body %s trailers %q", showBody(body), trailers)
 		return b.String(), final, err
 	case contentLength >= 0:
 		body := make([]byte, contentLength)
@@ -554,7 +564,7 @@ var diffPaths = []string{
 	"/204", "/304", "/103", "/sniff", "/nosniff", "/encoded", "/nodate",
 	"/flush", "/flush-empty", "/trailer", "/trailer-prefix", "/trailer-prefix-late",
 	"/crlf", "/close", "/close-capital", "/keep-alive",
-	"/panic", "/panic-after-write", "/panic-after-flush", "/abort",
+	"/panic", "/panic-after-write", "/panic-after-flush", "/panic-after-large", "/abort",
 	"/late-header", "/twice", "/status-299", "/te-identity", "/te-chunked-small",
 }
 
@@ -566,12 +576,18 @@ func TestDiffHandlers(t *testing.T) {
 		for _, method := range []string{"GET", "HEAD"} {
 			p.compare(t, exchange{name: method + " " + path + " 1.1",
 				parts: []string{req(method, path, "HTTP/1.1", "Host: example.com")}})
+			p.compare(t, exchange{name: method + " " + path + " 1.1 close",
+				parts: []string{req(method, path, "HTTP/1.1", "Host: example.com", "Connection: close")}})
+			if path == "/panic-after-large" && method == "GET" {
+				// An HTTP/1.0 body ends with the connection, so the
+				// part sent before the panic looks complete, and its
+				// length is the servers' buffering (see readReply).
+				continue
+			}
 			p.compare(t, exchange{name: method + " " + path + " 1.0",
 				parts: []string{req(method, path, "HTTP/1.0")}})
 			p.compare(t, exchange{name: method + " " + path + " 1.0 keep-alive",
 				parts: []string{req(method, path, "HTTP/1.0", "Connection: keep-alive")}})
-			p.compare(t, exchange{name: method + " " + path + " 1.1 close",
-				parts: []string{req(method, path, "HTTP/1.1", "Host: example.com", "Connection: close")}})
 		}
 	}
 }
@@ -600,6 +616,21 @@ func TestDiffPipelined(t *testing.T) {
 		req("GET", "/cl-short", "HTTP/1.1", "Host: a") + req("GET", "/small", "HTTP/1.1", "Host: a")}})
 	p.compare(t, exchange{name: "pipelined after panic", parts: []string{
 		req("GET", "/panic", "HTTP/1.1", "Host: a") + req("GET", "/small", "HTTP/1.1", "Host: a")}})
+}
+
+// TestDiffLongPipeline sends more pipelined requests than the read buffer
+// holds, so that heads straddle its end.
+func TestDiffLongPipeline(t *testing.T) {
+	p := startPair(t, diffHandler())
+	var all strings.Builder
+	for i := 0; i < 300; i++ {
+		path := "/small"
+		if i%7 == 0 {
+			path = "/echo?i=" + strconv.Itoa(i)
+		}
+		all.WriteString(req("GET", path, "HTTP/1.1", "Host: example.com", "X-Pad: "+strings.Repeat("p", i%50)))
+	}
+	p.compare(t, exchange{name: "300 pipelined", parts: []string{all.String()}})
 }
 
 // requestCases are the requests of TestDiffRequests (also the fuzz seeds).
@@ -668,6 +699,14 @@ var requestCases = []exchange{
 	{name: "garbage", parts: []string{"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n"}, n: 1},
 	{name: "split head", parts: []string{"GET /ec", "ho HTTP/1.1\r", "\nHost: a\r\n", "\r", "\n"}},
 	{name: "split at CRLFCRLF", parts: []string{"GET /echo HTTP/1.1\r\nHost: a\r\n\r", "\n" + req("GET", "/small", "HTTP/1.1", "Host: a")}},
+	{name: "get, post, get pipelined", parts: []string{req("GET", "/small", "HTTP/1.1", "Host: a") +
+		"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc" + req("GET", "/echo", "HTTP/1.1", "Host: a")}},
+	{name: "1.0 keep-alive and close", parts: []string{req("GET", "/echo", "HTTP/1.0", "Connection: keep-alive, close")}},
+	{name: "1.0 keep-alive loosely", parts: []string{req("GET", "/echo", "HTTP/1.0", "Connection: x keep-alive")}},
+	{name: "1.0 keep-alive HEAD large", parts: []string{req("HEAD", "/large", "HTTP/1.0", "Connection: keep-alive") + req("GET", "/small", "HTTP/1.0", "Connection: keep-alive")}},
+	{name: "1.1 close loosely", parts: []string{req("GET", "/echo", "HTTP/1.1", "Host: a", "Connection: x close")}},
+	{name: "trailing partial request", parts: []string{req("GET", "/small", "HTTP/1.1", "Host: a") + "GE"}, halfClose: true},
+	{name: "trailing partial request of 4", parts: []string{req("GET", "/small", "HTTP/1.1", "Host: a") + "GET "}, halfClose: true},
 	{name: "half-close", halfClose: true, parts: []string{req("GET", "/echo", "HTTP/1.1", "Host: a") + req("GET", "/large", "HTTP/1.1", "Host: a")}},
 	{name: "half-close mid head", halfClose: true, n: 1, parts: []string{"GET /echo HTTP/1.1\r\nHost: a\r\n"}},
 	{name: "half-close 1.0", halfClose: true, parts: []string{req("GET", "/echo", "HTTP/1.0")}},
