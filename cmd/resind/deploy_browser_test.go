@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,7 +38,13 @@ func TestOperatorDeploysThroughTheAdminPageInChromium(t *testing.T) {
 		chromedp.SendKeys(css("#password"), "s3cret"),
 		chromedp.Click(css("#login")),
 		chromedp.WaitVisible(css(`a[href="/resin-admin/deploy"]`)),
-		chromedp.Click(css(`a[href="/resin-admin/deploy"]`)),
+		// Clicked from the page's own script: the login's redirect may
+		// still replace the document after WaitVisible found the link,
+		// which leaves a DevTools click holding a stale node id.
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`(document.querySelector('a[href="/resin-admin/deploy"]').click(), true)`)(ctx, t)
+			return err
+		}),
 		chromedp.WaitVisible(css("#no-deployments")),
 	)
 	step("upload the archive",
