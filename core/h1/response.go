@@ -36,7 +36,7 @@ func (cn *conn) serveRequest(h *head, u *url.URL) (keep bool) {
 	r.Host = h.host
 	r.Close = h.close
 	r.RequestURI = h.uri
-	w := &response{cn: cn, req: r, head: h, header: make(http.Header, 8), buf: cn.body[:0]}
+	w := &response{cn: cn, req: r, head: h, header: make(http.Header, headerHint), buf: cn.body[:0]}
 	defer func() {
 		if v := recover(); v != nil {
 			cn.panicked(v)
@@ -55,6 +55,12 @@ func (cn *conn) serveRequest(h *head, u *url.URL) (keep bool) {
 }
 
 var protos = [2]string{"HTTP/1.0", "HTTP/1.1"}
+
+// headerHint sizes an answer's header map for what a proxied or cached
+// answer carries (the backend's fields, Server, Date, Via, Age, X-Cache)
+// so that it is not grown on the way: a map hinted at 8 or less starts
+// small and is rebuilt at its ninth field.
+const headerHint = 16
 
 // response is the http.ResponseWriter of one request on the loop. The head
 // is written when the handler first flushes, writes more than
@@ -462,7 +468,7 @@ func isTrailer(k string, trailers []string) bool {
 var headerValueReplacer = strings.NewReplacer("\n", " ", "\r", " ")
 
 func writeField(bw stringWriter, k, v string) {
-	if strings.ContainsAny(v, "\r\n") {
+	if strings.IndexByte(v, '\n') >= 0 || strings.IndexByte(v, '\r') >= 0 {
 		v = headerValueReplacer.Replace(v)
 	}
 	bw.WriteString(k)
