@@ -175,6 +175,14 @@ func TestShutdownClosesIdleAtOnce(t *testing.T) {
 	if !refusing(addr) {
 		t.Error("the listener still accepts after Shutdown")
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve after Shutdown returned %v, want ErrServerClosed", err)
+	}
 }
 
 func TestShutdownLetsInFlightFinish(t *testing.T) {
@@ -303,6 +311,25 @@ func TestReadHeaderTimeout(t *testing.T) {
 	start := time.Now()
 	cl.send("GET / HTTP/1.1\r\nHost: a\r\n") // half a head, then nothing
 	cl.closed(10 * time.Second)              // nothing written, as net/http
+	if d := time.Since(start); d < timeout-50*time.Millisecond {
+		t.Errorf("closed after %v, before the %v timeout", d, timeout)
+	}
+}
+
+// TestReadHeaderTimeoutLater checks the head timeout of a request after
+// the first one, which starts with the head's first bytes.
+func TestReadHeaderTimeoutLater(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}), ReadHeaderTimeout: timeout, IdleTimeout: time.Minute}
+	addr, _ := serve(t, s)
+	cl := dial(t, addr)
+	cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	cl.response("GET")
+	start := time.Now()
+	cl.send("GET / HTTP/1.1\r\nHo")
+	cl.closed(10 * time.Second) // well before the idle minute
 	if d := time.Since(start); d < timeout-50*time.Millisecond {
 		t.Errorf("closed after %v, before the %v timeout", d, timeout)
 	}
