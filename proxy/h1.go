@@ -207,7 +207,7 @@ type stringWriter interface {
 var newlineToSpace = strings.NewReplacer("\r", " ", "\n", " ")
 
 func writeValue(w stringWriter, v string) {
-	if strings.ContainsAny(v, "\r\n") {
+	if strings.IndexByte(v, '\n') >= 0 || strings.IndexByte(v, '\r') >= 0 {
 		v = newlineToSpace.Replace(v)
 	}
 	w.WriteString(strings.TrimSpace(v))

@@ -72,7 +72,9 @@ func parseBuffered(br *bufio.Reader, r *http.Request) *http.Response {
 			return nil
 		}
 		name, value := line[:colon], strings.Trim(line[colon+1:], " \t")
-		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) || strings.ContainsAny(value, "\r\n") {
+		// ValidHeaderFieldValue refuses every control byte but HTAB,
+		// CR and LF among them.
+		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
 			return nil
 		}
 		key := http.CanonicalHeaderKey(name)
