@@ -319,8 +319,9 @@ func (w *response) writeHead(final bool, p []byte) {
 		if te == "" || te == "chunked" {
 			h["Transfer-Encoding"] = []string{"chunked"}
 		} else {
-			// net/http sends the handler's coding, then its own.
-			h["Transfer-Encoding"] = append(h["Transfer-Encoding"][:1:1], "chunked")
+			// net/http sends the handler's codings, then its own.
+			v := h["Transfer-Encoding"]
+			h["Transfer-Encoding"] = append(v[:len(v):len(v)], "chunked")
 		}
 	default:
 		// HTTP/1.0 without a length: the end of the body is the end of
