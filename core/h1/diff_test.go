@@ -240,6 +240,17 @@ func diffHandler() http.Handler {
 		w.Header().Set("Transfer-Encoding", "chunked")
 		io.WriteString(w, "small")
 	})
+	h("/te-gzip", func(w http.ResponseWriter, r *http.Request) {
+		// A coding of the handler's own: net/http keeps it and chunks
+		// after it.
+		w.Header()["Transfer-Encoding"] = []string{"gzip", "x-other"}
+		io.WriteString(w, "not really gzip")
+	})
+	h("/te-and-cl", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Transfer-Encoding", "chunked")
+		w.Header().Set("Content-Length", "5")
+		io.WriteString(w, "hello")
+	})
 	h("/echo", echo)
 	h("/", echo)
 	return mux
@@ -565,7 +576,7 @@ var diffPaths = []string{
 	"/flush", "/flush-empty", "/trailer", "/trailer-prefix", "/trailer-prefix-late",
 	"/crlf", "/close", "/close-capital", "/keep-alive",
 	"/panic", "/panic-after-write", "/panic-after-flush", "/panic-after-large", "/abort",
-	"/late-header", "/twice", "/status-299", "/te-identity", "/te-chunked-small",
+	"/late-header", "/twice", "/status-299", "/te-identity", "/te-chunked-small", "/te-gzip", "/te-and-cl",
 }
 
 // TestDiffHandlers runs every handler under GET and HEAD, on HTTP/1.1 and
