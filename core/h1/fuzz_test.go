@@ -111,9 +111,14 @@ func FuzzParseHead(f *testing.F) {
 // looseTokenRef is net/http's hasToken written another way: token, in
 // any case, with a space, tab or comma (or nothing) on either side.
 func looseTokenRef(v, token string) bool {
-	lv := strings.ToLower(v)
+	lv := []byte(v) // lowered byte for byte (strings.ToLower rewrites invalid UTF-8)
+	for i, c := range lv {
+		if 'A' <= c && c <= 'Z' {
+			lv[i] = c + 'a' - 'A'
+		}
+	}
 	for i := 0; ; {
-		j := strings.Index(lv[i:], token)
+		j := bytes.Index(lv[i:], []byte(token))
 		if j < 0 {
 			return false
 		}
