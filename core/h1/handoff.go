@@ -63,3 +63,14 @@ type handedConn struct {
 }
 
 func (c *handedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// CloseWrite lets net/http half-close the connection, as it does a TCP
+// one, before its lingering close (after refusing an unread body): the
+// client sees the end of the answer at once rather than half a second
+// later.
+func (c *handedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
