@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -473,5 +474,32 @@ func TestConnectionsIndependent(t *testing.T) {
 	once.Do(func() { close(b.release) })
 	if got := bodyOf(slow.response("GET")); got != "done GET " {
 		t.Errorf("slow: %q", got)
+	}
+}
+
+// TestHandedOverHalfCloses checks that net/http can half-close a handed-over
+// connection: after refusing a body it has not read, it sends its answer,
+// shuts its side at once (the client sees the end of the answer), and
+// closes fully only half a second later so that the unread body does not
+// reset the answer away. Without CloseWrite on the handed connection the
+// client waited those 500 ms for the end.
+func TestHandedOverHalfCloses(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 10)); err != nil {
+			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+		}
+	})}
+	addr, _ := serve(t, s)
+	cl := dial(t, addr)
+	body := strings.Repeat("b", 64<<10)
+	cl.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	res := cl.response("POST")
+	if res.StatusCode != http.StatusRequestEntityTooLarge || !res.Close {
+		t.Fatalf("status %d close %v", res.StatusCode, res.Close)
+	}
+	start := time.Now()
+	cl.closed(5 * time.Second)
+	if d := time.Since(start); d > 400*time.Millisecond {
+		t.Errorf("the end of the answer came %v after it (net/http half-closes at once)", d)
 	}
 }
