@@ -37,6 +37,25 @@ import (
 // Everything else — status lines, field names and values, bodies, where a
 // response ends, whether the connection is closed after it — must be the
 // same.
+//
+// Known differences, not covered here on purpose:
+//
+//   - A request's context on the loop is never cancelled (see conn.tmpl);
+//     net/http cancels it when the client goes away or the handler
+//     returns.
+//   - The loop's ResponseWriter has no Hijack, CloseNotify or ReadFrom:
+//     requests that upgrade are handed to net/http before a handler runs,
+//     but a handler hijacking a plain GET would fail, and io.Copy to it
+//     does not use sendfile.
+//   - net/http sends the header as it was at WriteHeader (or the first
+//     Write) even if the handler changes it through a map it kept from
+//     before; the loop copies it only when the handler calls Header()
+//     after WriteHeader (what setting trailers does), so changes made
+//     through a kept map before the head is written are sent.
+//   - A field also declared as a trailer is never sent in the head
+//     (net/http sends it there too if it had a value at WriteHeader).
+//   - With IdleTimeout zero, ReadHeaderTimeout bounds the wait between
+//     requests (net/http: ReadTimeout, none if zero).
 
 // bigBody is larger than both servers' buffer before chunking (2 KiB).
 var bigBody = strings.Repeat("0123456789abcdef", 200) // 3200 bytes
