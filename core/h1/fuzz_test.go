@@ -153,3 +153,25 @@ func FuzzDifferential(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDifferentialSplit is FuzzDifferential with the bytes sent in two
+// writes, cut where the fuzzer says, so that heads arrive in pieces.
+func FuzzDifferentialSplit(f *testing.F) {
+	for _, s := range headSeeds() {
+		f.Add([]byte(s), uint16(len(s)/2))
+		f.Add([]byte(s), uint16(len(s)-1))
+	}
+	p := startPair(f, diffHandler())
+	f.Fuzz(func(t *testing.T, b []byte, cut uint16) {
+		if len(b) > 64<<10 {
+			return
+		}
+		at := int(cut) % (len(b) + 1)
+		ex := exchange{name: "fuzz", parts: []string{string(b[:at]), string(b[at:])}, halfClose: true}
+		want := ex.run(t, p.std)
+		got := ex.run(t, p.h1)
+		if got != want {
+			t.Fatalf("h1 differs from net/http\nrequest: %q cut at %d\nnet/http:\n%s\nh1:\n%s", b, at, want, got)
+		}
+	})
+}
