@@ -153,7 +153,8 @@ func isTemporary(err error) bool {
 }
 
 func (s *Server) newConn(c net.Conn) *conn {
-	cn := &conn{s: s, c: c, remote: c.RemoteAddr().String()}
+	cn := &conn{s: s, c: c, remote: c.RemoteAddr().String(), accepted: time.Now()}
+	cn.state.Store(stateNew)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.inShut.Load() {
@@ -244,8 +245,11 @@ type conn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	// state is stateIdle between requests, stateActive while one is
-	// read or answered; Shutdown closes idle connections.
-	state atomic.Int32
+	// read or answered, stateNew until the first head is in; Shutdown
+	// closes idle connections, and new ones newConnGrace after their
+	// accept.
+	state    atomic.Int32
+	accepted time.Time
 	// tmpl is what every request of the connection starts as: its
 	// context (not cancelled on the client's going away or the handler's
 	// return: nothing reads from the client while a handler runs, and a
@@ -259,11 +263,28 @@ type conn struct {
 const (
 	stateActive = iota
 	stateIdle
+	stateNew
 )
 
+// newConnGrace is how long after its accept a connection that has sent no
+// request yet holds Shutdown: net/http's 5 s (a request may be on its way;
+// a browser's preconnected socket may never send one).
+var newConnGrace = 5 * time.Second
+
 func (cn *conn) closeIfIdle() {
-	if cn.state.Load() == stateIdle {
+	switch cn.state.Load() {
+	case stateIdle:
 		cn.c.Close()
+	case stateNew:
+		if wait := time.Until(cn.accepted.Add(newConnGrace)); wait > 0 {
+			time.AfterFunc(wait, func() {
+				if cn.state.Load() == stateNew {
+					cn.c.Close()
+				}
+			})
+		} else {
+			cn.c.Close()
+		}
 	}
 }
 
@@ -316,9 +337,12 @@ func (cn *conn) serve() {
 		// head still incomplete then gets ReadHeaderTimeout (readHead),
 		// which saves a timer update per request.
 		raw, err := cn.readHead(first)
-		first = false
 		if err != nil {
 			return
+		}
+		if first {
+			cn.state.Store(stateActive)
+			first = false
 		}
 		var h *head
 		if raw != nil {
