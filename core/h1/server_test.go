@@ -503,3 +503,29 @@ func TestHandedOverHalfCloses(t *testing.T) {
 		t.Errorf("the end of the answer came %v after it (net/http half-closes at once)", d)
 	}
 }
+
+// TestShutdownFreshConnection checks that a connection which has not sent
+// a request holds Shutdown for the grace net/http gives it (5 s from its
+// accept, shortened here), not until its head timeout.
+func TestShutdownFreshConnection(t *testing.T) {
+	defer func(g time.Duration) { newConnGrace = g }(newConnGrace)
+	newConnGrace = 300 * time.Millisecond
+	s := &Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: time.Minute}
+	addr, _ := serve(t, s)
+	fresh := dial(t, addr)
+	// Wait until the server has the connection: a request on another
+	// one is answered after the accept of this one.
+	other := dial(t, addr)
+	other.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	other.response("GET")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Shutdown took %v with a silent connection", d)
+	}
+	fresh.closed(time.Second)
+}
