@@ -110,10 +110,15 @@ func (s *Server) init() {
 // retried with a back-off, as net/http does.
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
+	// As net/http: ln is closed when Serve returns, and it is taken in
+	// under the lock Shutdown closes the listeners under, so that one
+	// taken in while Shutdown runs cannot be left accepting.
+	defer ln.Close()
+	s.mu.Lock()
 	if s.inShut.Load() {
+		s.mu.Unlock()
 		return ErrServerClosed
 	}
-	s.mu.Lock()
 	s.listeners[&ln] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
