@@ -184,6 +184,9 @@ func TestShutdownClosesIdleAtOnce(t *testing.T) {
 	if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		t.Errorf("Serve after Shutdown returned %v, want ErrServerClosed", err)
 	}
+	if !refusing(ln.Addr().String()) {
+		t.Error("Serve left its listener open (net/http closes it when Serve returns)")
+	}
 }
 
 func TestShutdownLetsInFlightFinish(t *testing.T) {
