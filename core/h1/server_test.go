@@ -493,18 +493,26 @@ func TestHandedOverHalfCloses(t *testing.T) {
 		}
 	})}
 	addr, _ := serve(t, s)
-	cl := dial(t, addr)
 	body := strings.Repeat("b", 64<<10)
-	cl.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
-	res := cl.response("POST")
-	if res.StatusCode != http.StatusRequestEntityTooLarge || !res.Close {
-		t.Fatalf("status %d close %v", res.StatusCode, res.Close)
+	// Without the half-close every try takes the full 500 ms; a loaded
+	// machine may delay one try that long, not three.
+	var took []time.Duration
+	for try := 0; try < 3; try++ {
+		cl := dial(t, addr)
+		cl.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+		res := cl.response("POST")
+		if res.StatusCode != http.StatusRequestEntityTooLarge || !res.Close {
+			t.Fatalf("status %d close %v", res.StatusCode, res.Close)
+		}
+		start := time.Now()
+		cl.closed(5 * time.Second)
+		d := time.Since(start)
+		if d < 400*time.Millisecond {
+			return
+		}
+		took = append(took, d)
 	}
-	start := time.Now()
-	cl.closed(5 * time.Second)
-	if d := time.Since(start); d > 400*time.Millisecond {
-		t.Errorf("the end of the answer came %v after it (net/http half-closes at once)", d)
-	}
+	t.Errorf("the end of the answer came %v after it (net/http half-closes at once)", took)
 }
 
 // TestShutdownFreshConnection checks that a connection which has not sent
