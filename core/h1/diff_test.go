@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -755,5 +756,59 @@ func TestDiffRequests(t *testing.T) {
 	p := startPair(t, diffHandler())
 	for _, ex := range requestCases {
 		p.compare(t, ex)
+	}
+}
+
+// TestDiffDuringShutdown compares the answer to a request in progress when
+// Shutdown starts: it is sent, and says the connection closes.
+func TestDiffDuringShutdown(t *testing.T) {
+	for _, ex := range []exchange{
+		{name: "1.1", parts: []string{req("GET", "/", "HTTP/1.1", "Host: a")}},
+		{name: "1.1 pipelined", parts: []string{req("GET", "/", "HTTP/1.1", "Host: a") + req("GET", "/", "HTTP/1.1", "Host: a")}, n: 1},
+		{name: "1.0 keep-alive", parts: []string{req("GET", "/", "HTTP/1.0", "Connection: keep-alive")}},
+		{name: "1.0 keep-alive HEAD", parts: []string{req("HEAD", "/", "HTTP/1.0", "Connection: keep-alive")}},
+	} {
+		var transcripts [2]string
+		for i, fast := range []bool{false, true} {
+			started, release := make(chan struct{}, 1), make(chan struct{})
+			handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				started <- struct{}{}
+				<-release
+				io.WriteString(w, "finished")
+			})
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var shutdown func(context.Context) error
+			if fast {
+				s := &Server{Handler: handler, Fallback: &http.Server{ErrorLog: discardLog}, ErrorLog: discardLog}
+				go s.Serve(ln)
+				shutdown = s.Shutdown
+				defer s.Close()
+			} else {
+				s := &http.Server{Handler: handler, ErrorLog: discardLog}
+				go s.Serve(ln)
+				shutdown = s.Shutdown
+				defer s.Close()
+			}
+			addr := ln.Addr().String()
+			result := make(chan string, 1)
+			go func() { result <- ex.run(t, addr) }()
+			<-started
+			shut := make(chan error, 1)
+			go func() { shut <- shutdown(context.Background()) }()
+			waitFor(t, 5*time.Second, "the listener to close", func() bool { return refusing(addr) })
+			close(release)
+			transcripts[i] = <-result
+			if err := <-shut; err != nil {
+				t.Errorf("%s: Shutdown: %v", ex.name, err)
+			}
+		}
+		if transcripts[0] != transcripts[1] {
+			t.Errorf("%s during Shutdown: h1 differs from net/http\nnet/http:\n%s\nh1:\n%s", ex.name, transcripts[0], transcripts[1])
+		} else if testing.Verbose() && os.Getenv("H1_DIFF_SHOW") != "" {
+			t.Logf("%s:\n%s", ex.name, transcripts[1])
+		}
 	}
 }
