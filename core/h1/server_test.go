@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"strconv"
@@ -540,3 +541,45 @@ func TestShutdownFreshConnection(t *testing.T) {
 	}
 	fresh.closed(time.Second)
 }
+
+// TestPanicLogged checks that a handler's panic is logged with its value
+// and stack, and http.ErrAbortHandler is not, as net/http does.
+func TestPanicLogged(t *testing.T) {
+	var mu sync.Mutex
+	var logged strings.Builder
+	s := &Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/abort" {
+				panic(http.ErrAbortHandler)
+			}
+			panic("boom at " + r.URL.Path)
+		}),
+		ErrorLog: log.New(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return logged.Write(p)
+		}), "", 0),
+	}
+	addr, _ := serve(t, s)
+	read := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.String()
+	}
+	cl := dial(t, addr)
+	cl.send("GET /abort HTTP/1.1\r\nHost: a\r\n\r\n")
+	cl.closed(5 * time.Second)
+	if got := read(); got != "" {
+		t.Errorf("ErrAbortHandler was logged: %q", got)
+	}
+	cl = dial(t, addr)
+	cl.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+	cl.closed(5 * time.Second)
+	waitFor(t, 5*time.Second, "the panic to be logged", func() bool {
+		return strings.Contains(read(), "boom at /x") && strings.Contains(read(), "goroutine")
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
