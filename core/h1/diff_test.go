@@ -310,6 +310,12 @@ type pair struct {
 
 func startPair(t testing.TB, handler http.Handler) pair {
 	t.Helper()
+	return startPairWith(t, handler, 0)
+}
+
+// startPairWith starts a pair with MaxHeaderBytes set on both.
+func startPairWith(t testing.TB, handler http.Handler, maxHeaderBytes int) pair {
+	t.Helper()
 	stdLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -318,8 +324,8 @@ func startPair(t testing.TB, handler http.Handler) pair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	std := &http.Server{Handler: handler, ErrorLog: discardLog}
-	fast := &Server{Handler: handler, Fallback: &http.Server{ErrorLog: discardLog}, ErrorLog: discardLog}
+	std := &http.Server{Handler: handler, ErrorLog: discardLog, MaxHeaderBytes: maxHeaderBytes}
+	fast := &Server{Handler: handler, Fallback: &http.Server{ErrorLog: discardLog}, ErrorLog: discardLog, MaxHeaderBytes: maxHeaderBytes}
 	go std.Serve(stdLn)
 	go fast.Serve(h1Ln)
 	t.Cleanup(func() {
@@ -810,5 +816,16 @@ func TestDiffDuringShutdown(t *testing.T) {
 		} else if testing.Verbose() && os.Getenv("H1_DIFF_SHOW") != "" {
 			t.Logf("%s:\n%s", ex.name, transcripts[1])
 		}
+	}
+}
+
+// TestDiffMaxHeaderBytes compares heads around a small MaxHeaderBytes
+// (net/http allows 4 KiB beyond it; h1 hands anything over it to
+// net/http).
+func TestDiffMaxHeaderBytes(t *testing.T) {
+	p := startPairWith(t, diffHandler(), 1024)
+	for _, size := range []int{500, 1000, 1100, 4000, 5200, 7000} {
+		head := req("GET", "/echo", "HTTP/1.1", "Host: a", "X-Pad: "+strings.Repeat("p", size))
+		p.compare(t, exchange{name: fmt.Sprintf("%d-byte field", size), parts: []string{head + req("GET", "/small", "HTTP/1.1", "Host: a")}})
 	}
 }
