@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/http"
+	"resind/core/h1"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +33,10 @@ type entry struct {
 	markerID uint64   // the marker the variant key was made with
 
 	cost int64
+
+	// fields is header serialized for answers on resind's HTTP/1.1 loop
+	// (h1.UseFields), Age and X-Cache left out: those are the hit's own.
+	fields *h1.Fields
 
 	// marker is set on the entry stored under the base key of a URL whose
 	// responses vary; such an entry holds no response.
@@ -106,7 +111,8 @@ func newEntry(base string, status int, h http.Header, body []byte, reqTime, resp
 		}
 	}
 	e.setFreshness(cc, life, headerAge(h), reqTime, respTime)
-	e.cost = entryOverhead + 2*int64(len(e.base)) + int64(len(body)) + headerSize(e.header)
+	e.prepare()
+	e.cost = entryOverhead + 2*int64(len(e.base)) + int64(len(body)) + 2*headerSize(e.header)
 	return e
 }
 
@@ -131,6 +137,14 @@ func (e *entry) setFreshness(cc *cacheControl, life, originAge time.Duration, re
 	e.sMaxAge = cc.sMaxAge >= 0
 }
 
+// prepare serializes the header of a 200 for hits answered on the loop.
+func (e *entry) prepare() {
+	e.fields = nil
+	if e.status == http.StatusOK {
+		e.fields = h1.PrepareFields(e.header, "Age", "X-Cache")
+	}
+}
+
 // refreshed returns a copy of e updated with the header of a 304 received
 // at respTime (RFC 9111 §4.3.4): its fields replace the stored ones,
 // except those that describe the stored body.
@@ -150,7 +164,8 @@ func (e *entry) refreshed(h http.Header, reqTime, respTime time.Time) *entry {
 	cc := parseCacheControl(n.header["Cache-Control"])
 	n.setFreshness(&cc, lifetime(n.header, &cc, respTime), headerAge(h), reqTime, respTime)
 	n.marker = nil
-	n.cost = entryOverhead + 2*int64(len(n.base)) + int64(len(n.body)) + headerSize(n.header)
+	n.prepare()
+	n.cost = entryOverhead + 2*int64(len(n.base)) + int64(len(n.body)) + 2*headerSize(n.header)
 	return &n
 }
 

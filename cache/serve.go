@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/http"
+	"resind/core/h1"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,16 @@ func serveEntry(w http.ResponseWriter, r *http.Request, e *entry, now time.Time,
 		h["Age"] = age
 		h["X-Cache"] = xcache
 		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if _, ranged := r.Header["Range"]; !ranged && e.fields != nil && h1.UseFields(w, e.fields) {
+		// The stored fields go out as they were serialized when stored.
+		h["Age"] = age
+		h["X-Cache"] = xcache
+		w.WriteHeader(e.status)
+		if r.Method != http.MethodHead && len(e.body) > 0 {
+			_, _ = w.Write(e.body)
+		}
 		return
 	}
 	for k, v := range e.header {

@@ -84,6 +84,9 @@ type response struct {
 	buf         []byte
 	trailers    []string
 	handlerDone atomic.Bool
+	// fields are written ahead of header's, which loses what they have
+	// (UseFields).
+	fields *Fields
 }
 
 func (w *response) Header() http.Header {
@@ -109,7 +112,7 @@ func (w *response) WriteHeader(code int) {
 		// Informational: sent at once with the header as it is now.
 		bw := w.cn.bw
 		writeStatusLine(bw, w.req.ProtoMinor, code)
-		writeFields(bw, w.header, notWith1xx)
+		writeFields(bw, w.header, notWith1xx, nil)
 		bw.WriteString("\r\n")
 		bw.Flush()
 		return
@@ -343,7 +346,10 @@ func (w *response) writeHead(final bool, p []byte) {
 	}
 	bw := w.cn.bw
 	writeStatusLine(bw, w.req.ProtoMinor, code)
-	writeFields(bw, h, w.trailers)
+	if w.fields != nil {
+		bw.Write(w.fields.block)
+	}
+	writeFields(bw, h, w.trailers, w.fields)
 	bw.WriteString("\r\n")
 	if len(w.buf) > 0 {
 		buf := w.buf
@@ -442,11 +448,12 @@ type stringWriter interface {
 	WriteString(string) (int, error)
 }
 
-// writeFields writes h as header fields, leaving out the trailers and
+// writeFields writes h as header fields, leaving out those written
+// already (UseFields), the trailers and
 // the TrailerPrefix fields, and values net/http would refuse to send.
-func writeFields(bw stringWriter, h http.Header, trailers []string) {
+func writeFields(bw stringWriter, h http.Header, trailers []string, written *Fields) {
 	for k, vv := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) || isTrailer(k, trailers) || !validName(k) {
+		if strings.HasPrefix(k, http.TrailerPrefix) || isTrailer(k, trailers) || !validName(k) || written != nil && written.has(k) {
 			continue
 		}
 		for _, v := range vv {
