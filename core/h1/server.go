@@ -316,8 +316,10 @@ func (cn *conn) serve() {
 			cn.br.Reset(nil)
 			readers.Put(cn.br)
 		}
-		cn.bw.Reset(nil)
-		writers.Put(cn.bw)
+		if cn.bw != nil {
+			cn.bw.Reset(nil)
+			writers.Put(cn.bw)
+		}
 		s.forget(cn)
 	}()
 	first := true
@@ -333,9 +335,16 @@ func (cn *conn) serve() {
 			if d := s.idleTimeout(); d > 0 {
 				cn.c.SetReadDeadline(time.Now().Add(d))
 			}
+			// An idle connection holds no write buffer: with many
+			// kept-alive clients that is most of its memory.
+			cn.bw.Reset(nil)
+			writers.Put(cn.bw)
+			cn.bw = nil
 			if _, err := cn.br.Peek(4); err != nil {
 				return
 			}
+			cn.bw = writers.Get().(*bufio.Writer)
+			cn.bw.Reset(cn.c)
 			cn.state.Store(stateActive)
 		}
 		// The head usually arrives whole with its first byte; only a
