@@ -65,8 +65,8 @@ func (f *Fields) has(k string) bool {
 // framingFields are the fields of a block the answer's own map also gets
 // (with the block's values), so that the loop frames and completes the
 // answer as it would from the map: a declared length, no Date or
-// Content-Type added.
-var framingFields = []string{"Content-Length", "Date", "Content-Type"}
+// Content-Type added (nor a Content-Type sniffed under a Content-Encoding).
+var framingFields = []string{"Content-Length", "Date", "Content-Type", "Content-Encoding"}
 
 // UseFields makes the answer w is about to send carry f's fields: written
 // as they are, ahead of the fields of w's header map, which loses any
