@@ -829,3 +829,58 @@ func TestDiffMaxHeaderBytes(t *testing.T) {
 		p.compare(t, exchange{name: fmt.Sprintf("%d-byte field", size), parts: []string{head + req("GET", "/small", "HTTP/1.1", "Host: a")}})
 	}
 }
+
+// TestDiffUseFields compares an answer whose stored fields go out as a
+// block (UseFields, on h1) with the same answer built by copying them into
+// the header map (net/http, where UseFields declines), as the cache does
+// for a hit.
+func TestDiffUseFields(t *testing.T) {
+	date := "Mon, 02 Jan 2006 15:04:05 GMT"
+	stored := map[string]http.Header{
+		"/plain": {"Content-Type": {"text/plain"}, "Content-Length": {"5"}, "Date": {date},
+			"Etag": {`"v1"`}, "Cache-Control": {"max-age=60"}, "Set-Cookie": {"a=1", "b=2"},
+			"X-Crlf": {"a\r\nInjected: 1"}, "x-lower": {"kept"}, "Age": {"100"}},
+		// No Content-Type: both sniff the body.
+		"/untyped": {"Content-Length": {"5"}, "Date": {date}},
+		// No Content-Type but an encoding: neither sniffs.
+		"/encoded": {"Content-Length": {"5"}, "Content-Encoding": {"gzip"}, "Date": {date}},
+		// No Date: both add one.
+		"/undated": {"Content-Length": {"5"}, "Content-Type": {"text/html"}},
+		// No length: both count the body.
+		"/unsized": {"Content-Type": {"text/plain"}, "Date": {date}},
+	}
+	fields := map[string]*Fields{}
+	for path, h := range stored {
+		if fields[path] = PrepareFields(h, "Age"); fields[path] == nil {
+			t.Fatalf("PrepareFields refused %s", path)
+		}
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fields[r.URL.Path] == nil { // the probe
+			io.WriteString(w, "hello")
+			return
+		}
+		w.Header()["Cache-Control"] = []string{"private"} // set before, then replaced by the stored one
+		w.Header()["X-Before"] = []string{"1"}
+		if !UseFields(w, fields[r.URL.Path]) {
+			for k, v := range stored[r.URL.Path] {
+				if k != "Age" {
+					w.Header()[k] = v
+				}
+			}
+		}
+		w.Header()["Age"] = []string{"7"}
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			io.WriteString(w, "hello")
+		}
+	})
+	p := startPair(t, handler)
+	for path := range stored {
+		for _, method := range []string{"GET", "HEAD"} {
+			p.compare(t, exchange{name: method + " " + path, parts: []string{
+				req(method, path, "HTTP/1.1", "Host: a") + req(method, path, "HTTP/1.0", "Connection: keep-alive")}})
+			p.compare(t, exchange{name: method + " " + path + " 1.0", parts: []string{req(method, path, "HTTP/1.0")}})
+		}
+	}
+}
