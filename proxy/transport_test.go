@@ -42,7 +42,9 @@ func TestIdleConnectionsReusedMostRecentFirstAndClosedAfterIdleTime(t *testing.T
 	})
 	reg := newTestRegistry(t)
 	tg := target("app", be.addr())
-	tg.Backends[0].Timeout.LoadBalanceIdleTime = 300 * time.Millisecond
+	// Long enough that a loaded machine still sees both connections idle
+	// (and the sequential requests find them) before they expire.
+	tg.Backends[0].Timeout.LoadBalanceIdleTime = 2 * time.Second
 	fe := front(t, reg.Balancer(tg))
 	// Two requests at once open two pooled connections.
 	var wg sync.WaitGroup
