@@ -319,11 +319,11 @@ func (w *response) writeHead(final bool, p []byte) {
 		delete(h, "Transfer-Encoding")
 	case w.req.ProtoMinor == 1:
 		w.chunked = true
-		if te == "" || te == "chunked" {
+		if v := h["Transfer-Encoding"]; te == "chunked" || len(v) == 0 {
 			h["Transfer-Encoding"] = []string{"chunked"}
 		} else {
-			// net/http sends the handler's codings, then its own.
-			v := h["Transfer-Encoding"]
+			// net/http sends the handler's codings (even an empty
+			// one), then its own.
 			h["Transfer-Encoding"] = append(v[:len(v):len(v)], "chunked")
 		}
 	default:
