@@ -179,8 +179,13 @@ func FuzzDifferentialSplit(f *testing.F) {
 }
 
 // FuzzResponse runs a handler scripted by the fuzzer — fields set, added
-// and suppressed, WriteHeader, writes of chosen sizes, flushes — behind
-// both servers and compares the answers. The script never sets a field
+// and suppressed, WriteHeader, writes of chosen sizes, flushes, a block of
+// stored fields (UseFields; net/http gets them copied into its map) —
+// behind both servers and compares the answers. After a block the script
+// keeps UseFields' contract: it leaves the block's fields alone and
+// answers with a status that has a body (the cache uses blocks for 200s
+// only; a block is written as it is, so a 304 could not drop its
+// Content-Type, nor a 1xx carry it). The script never sets a field
 // that can be declared a trailer (X-T) before the status is set (h1
 // leaves a declared trailer out of the head; net/http sends its early
 // value there too) and never panics (where an answer is cut depends on
@@ -194,6 +199,10 @@ func FuzzResponse(f *testing.F) {
 	f.Add([]byte{0, 5, 8, 3, 7, 0, 4, 1, 0}, byte(5))
 	f.Add([]byte{2, 0, 0, 4, 3, 1, 5, 1, 0, 4, 8, 0}, byte(6))
 	f.Add([]byte{0, 6, 13, 4, 1, 0, 0, 7, 1}, byte(7))
+	f.Add([]byte{6, 0, 0, 4, 2, 0}, byte(0))
+	f.Add([]byte{6, 1, 0, 4, 8, 0}, byte(4))
+	f.Add([]byte{0, 7, 1, 6, 2, 0, 3, 0, 0}, byte(1))
+	f.Add([]byte{6, 3, 0, 4, 3, 1, 0, 0, 0}, byte(2))
 	p := startPair(f, http.HandlerFunc(scripted))
 	f.Fuzz(func(t *testing.T, script []byte, variant byte) {
 		if len(script) > 60 {
@@ -229,6 +238,22 @@ var (
 	scriptCodes = []int{200, 201, 204, 206, 299, 304, 404, 500, 103, 100, 199}
 	scriptSizes = []int{0, 1, 5, 100, 1000, 2047, 2048, 2049, 3000, 9000}
 	scriptTexts = []string{"<html><body>hi</body></html>", "plain text ", "\x1f\x8b\x08\x00binary"}
+	// scriptStored are the stored headers of the blocks, scriptBlocks
+	// their blocks.
+	scriptStored = []http.Header{
+		{"Content-Type": {"text/html"}, "Content-Length": {"5"}, "Date": {"Mon, 02 Jan 2006 15:04:05 GMT"}, "Etag": {`"v"`}, "X-B": {"b"}},
+		{"Content-Encoding": {"gzip"}, "X-B": {"a\r\nb", " c "}, "Content-Type": {"text/plain"}},
+		{"Content-Length": {"0"}, "X-A": {"stored"}},
+		{"Date": {"Mon, 02 Jan 2006 15:04:05 GMT"}, "Cache-Control": {"max-age=1"}},
+	}
+	scriptBlocks = func() []*Fields {
+		var b []*Fields
+		for _, h := range scriptStored {
+			b = append(b, PrepareFields(h))
+		}
+		return b
+	}()
+	scriptBodyCodes = []int{200, 201, 206, 299, 404, 500}
 )
 
 // scripted runs the script in the request's s parameter, three bytes an
@@ -236,12 +261,13 @@ var (
 func scripted(w http.ResponseWriter, r *http.Request) {
 	script, _ := hex.DecodeString(r.URL.Query().Get("s"))
 	statusSet := false
+	var block http.Header // the stored fields of a block used
 	for ; len(script) >= 3; script = script[3:] {
-		op, a, b := script[0]%6, int(script[1]), int(script[2])
+		op, a, b := script[0]%7, int(script[1]), int(script[2])
 		switch op {
 		case 0, 1, 2:
 			key := scriptKeys[a%len(scriptKeys)]
-			if key == "X-T" && !statusSet {
+			if key == "X-T" && !statusSet || block[http.CanonicalHeaderKey(key)] != nil {
 				continue
 			}
 			value := scriptValues[b%len(scriptValues)]
@@ -255,6 +281,9 @@ func scripted(w http.ResponseWriter, r *http.Request) {
 			}
 		case 3:
 			code := scriptCodes[a%len(scriptCodes)]
+			if block != nil {
+				code = scriptBodyCodes[a%len(scriptBodyCodes)]
+			}
 			w.WriteHeader(code)
 			if code >= 200 {
 				statusSet = true
@@ -275,6 +304,16 @@ func scripted(w http.ResponseWriter, r *http.Request) {
 				http.NewResponseController(w).Flush()
 			}
 			statusSet = true
+		case 6:
+			if statusSet || block != nil {
+				continue
+			}
+			block = scriptStored[a%len(scriptStored)]
+			if !UseFields(w, scriptBlocks[a%len(scriptBlocks)]) {
+				for k, v := range block {
+					w.Header()[k] = v
+				}
+			}
 		}
 	}
 }
