@@ -12,7 +12,8 @@ import (
 type Fields struct {
 	block []byte
 	names map[string]struct{}
-	// framing are the block's framingFields, with their values.
+	// framing are the stored header's framingFields, with their values:
+	// they go in the answer's map rather than the block.
 	framing http.Header
 }
 
@@ -32,13 +33,17 @@ func PrepareFields(h http.Header, except ...string) *Fields {
 		if !validName(k) || strings.HasPrefix(k, http.TrailerPrefix) || contains(except, k) {
 			continue
 		}
-		f.names[k] = struct{}{}
 		if contains(framingFields, k) {
+			// Written from the answer's map, where the loop's rules
+			// (no Content-Length when it chunks, no Content-Type on a
+			// 304...) apply to them as to any answer's.
 			if f.framing == nil {
 				f.framing = make(http.Header, len(framingFields))
 			}
 			f.framing[k] = vv
+			continue
 		}
+		f.names[k] = struct{}{}
 		for _, v := range vv {
 			writeField(&b, k, v)
 		}
@@ -62,10 +67,11 @@ func (f *Fields) has(k string) bool {
 	return ok
 }
 
-// framingFields are the fields of a block the answer's own map also gets
-// (with the block's values), so that the loop frames and completes the
+// framingFields are the fields of a stored header that go in the answer's
+// own map instead of the block, so that the loop frames and completes the
 // answer as it would from the map: a declared length, no Date or
-// Content-Type added (nor a Content-Type sniffed under a Content-Encoding).
+// Content-Type added (nor a Content-Type sniffed under a Content-Encoding),
+// and any of them dropped where net/http drops it.
 var framingFields = []string{"Content-Length", "Date", "Content-Type", "Content-Encoding"}
 
 // UseFields makes the answer w is about to send carry f's fields: written
