@@ -87,6 +87,9 @@ type response struct {
 	// fields are written ahead of header's, which loses what they have
 	// (UseFields).
 	fields *Fields
+	// deadlines says the handler set the connection's deadlines, which
+	// end with its request (as net/http clears them after each).
+	deadlines bool
 }
 
 func (w *response) Header() http.Header {
@@ -231,8 +234,15 @@ func (w *response) EnableFullDuplex() error { return nil }
 
 // SetReadDeadline and SetWriteDeadline let http.ResponseController set
 // the connection's deadlines.
-func (w *response) SetReadDeadline(t time.Time) error  { return w.cn.c.SetReadDeadline(t) }
-func (w *response) SetWriteDeadline(t time.Time) error { return w.cn.c.SetWriteDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.deadlines = true
+	return w.cn.c.SetReadDeadline(t)
+}
+
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.deadlines = true
+	return w.cn.c.SetWriteDeadline(t)
+}
 
 // writeHead puts the status line and header fields in the write buffer,
 // then the buffered body. final says the handler has returned, so that a
@@ -412,7 +422,12 @@ func (w *response) finish() bool {
 		// Shorter than declared: the client would wait for the rest.
 		w.closeAfter = true
 	}
-	if err := bw.Flush(); err != nil {
+	err := bw.Flush()
+	if w.deadlines {
+		w.cn.c.SetReadDeadline(time.Time{})
+		w.cn.c.SetWriteDeadline(time.Time{})
+	}
+	if err != nil {
 		return false
 	}
 	return !w.closeAfter
