@@ -271,6 +271,14 @@ func diffHandler() http.Handler {
 		w.Header().Set("Content-Length", "5")
 		io.WriteString(w, "hello")
 	})
+	h("/past-deadline", func(w http.ResponseWriter, r *http.Request) {
+		// A write deadline set by a handler ends with its request:
+		// the next answer on the connection must not inherit it.
+		w.Header().Set("Content-Length", "4")
+		io.WriteString(w, "done")
+		w.(http.Flusher).Flush()
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(-time.Second))
+	})
 	h("/echo", echo)
 	h("/", echo)
 	return mux
@@ -651,6 +659,8 @@ func TestDiffPipelined(t *testing.T) {
 		req("GET", "/close", "HTTP/1.1", "Host: a") + req("GET", "/small", "HTTP/1.1", "Host: a")}})
 	p.compare(t, exchange{name: "pipelined after short body", parts: []string{
 		req("GET", "/cl-short", "HTTP/1.1", "Host: a") + req("GET", "/small", "HTTP/1.1", "Host: a")}})
+	p.compare(t, exchange{name: "pipelined after a past write deadline", parts: []string{
+		req("GET", "/past-deadline", "HTTP/1.1", "Host: a") + req("GET", "/small", "HTTP/1.1", "Host: a")}})
 	p.compare(t, exchange{name: "pipelined after panic", parts: []string{
 		req("GET", "/panic", "HTTP/1.1", "Host: a") + req("GET", "/small", "HTTP/1.1", "Host: a")}})
 }
