@@ -28,6 +28,9 @@
 #   BENCH_KEEP=1         keep the temp directory (configs, logs, results)
 #   BENCH_RESIND=FILE    measure this resind binary instead of building one
 #   BENCH_RESULTS=FILE   also copy the raw results (TSV) there
+#   BENCH_NGINX_LOG=on   nginx writes a combined access log, buffered and
+#                        flushed every second, as resind always writes its
+#                        own ("off": no log, as HAProxy without syslog)
 #
 # Loopback only. Everything started here is stopped on exit or interrupt.
 set -euo pipefail
@@ -42,6 +45,7 @@ MODES=${BENCH_MODES:-unpinned pinned}
 TARGETS=${BENCH_TARGETS:-nginx haproxy go-reverseproxy resind-httpproxy resind-lb nginx-cache haproxy-cache resind-cache}
 SOAK=${BENCH_SOAK:-0}
 MAX=${BENCH_MAX:-600}
+NGINX_LOG=${BENCH_NGINX_LOG:-on}
 BODY=100
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -179,6 +183,10 @@ write_configs() {
 	mkdir -p "$TMP/nginx/cache" "$TMP/nginx/tmp" "$TMP/resind/root"
 	local user=""
 	[ "$(id -u)" = 0 ] && user="user root;"
+	local nginx_log="access_log off;"
+	if [ "$NGINX_LOG" = on ]; then
+		nginx_log="access_log $TMP/nginx/access.log combined buffer=64k flush=1s;"
+	fi
 	cat >"$TMP/nginx/nginx.conf" <<EOF
 $user
 worker_processes $workers;
@@ -186,7 +194,7 @@ pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
-    access_log off;
+    $nginx_log
     keepalive_requests 1000000;
     client_body_temp_path $TMP/nginx/tmp/body;
     proxy_temp_path $TMP/nginx/tmp/proxy;
@@ -508,7 +516,7 @@ for mode in $MODES; do
 done
 
 echo
-echo "resind vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') and HAProxy $(haproxy -v | awk 'NR==1{print $3}'), loopback, $(nproc) CPUs, HTTP/1.1 keep-alive"
+echo "resind vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') and HAProxy $(haproxy -v | awk 'NR==1{print $3}'), loopback, $(nproc) CPUs, HTTP/1.1 keep-alive; access logs: resind on, nginx $NGINX_LOG, HAProxy off"
 echo "proxy CPU: cores busy (utime+stime of the proxy's process tree ÷ wall time); ×nginx, ×haproxy: req/s ÷ the reference's req/s in the same round (median),"
 echo "references: nginx and haproxy for proxy rows, nginx-cache and haproxy-cache for cache rows; origin: share of requests that reached the backends"
 echo "a proxy CPU well under 1.00 per proxy core means the proxy was not the bottleneck (pinned: CPU 0, wrk + backends, usually is): compare req/s/core and ×nginx/core"
