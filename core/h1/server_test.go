@@ -191,23 +191,37 @@ func TestShutdownClosesIdleAtOnce(t *testing.T) {
 }
 
 func TestShutdownLetsInFlightFinish(t *testing.T) {
+	shutdownWaitsFor(t, "a request in progress", "GET", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "done GET ")
+}
+
+func TestShutdownWaitsForHandedOver(t *testing.T) {
+	// A body: net/http serves it.
+	shutdownWaitsFor(t, "a handed-over request", "POST",
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody", "done POST body")
+}
+
+// shutdownWaitsFor sends request, starts Shutdown while the handler holds
+// it, and checks that the listener closes at once, that Shutdown waits for
+// the answer (wantBody, closing the connection) and then returns nil.
+func shutdownWaitsFor(t *testing.T, what, method, request, wantBody string) {
+	t.Helper()
 	b := newBlocker()
 	s := &Server{Handler: b}
 	addr, _ := serve(t, s)
 	cl := dial(t, addr)
-	cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	cl.send(request)
 	b.wait(t)
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(context.Background()) }()
 	waitFor(t, 5*time.Second, "the listener to close", func() bool { return refusing(addr) })
 	select {
 	case err := <-shut:
-		t.Fatalf("Shutdown returned %v while a request was in progress", err)
+		t.Fatalf("Shutdown returned %v while %s was in progress", err, what)
 	default:
 	}
 	close(b.release)
-	res := cl.response("GET")
-	if got := bodyOf(res); got != "done GET " {
+	res := cl.response(method)
+	if got := bodyOf(res); got != wantBody {
 		t.Errorf("body %q", got)
 	}
 	if !res.Close { // ReadResponse took the Connection: close field for Close
@@ -220,40 +234,8 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 			t.Errorf("Shutdown: %v", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Shutdown did not return after the last request")
+		t.Fatalf("Shutdown did not return after %s", what)
 	}
-}
-
-func TestShutdownWaitsForHandedOver(t *testing.T) {
-	b := newBlocker()
-	s := &Server{Handler: b}
-	addr, _ := serve(t, s)
-	cl := dial(t, addr)
-	// A body: net/http serves it.
-	cl.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody")
-	b.wait(t)
-	shut := make(chan error, 1)
-	go func() { shut <- s.Shutdown(context.Background()) }()
-	waitFor(t, 5*time.Second, "the listener to close", func() bool { return refusing(addr) })
-	select {
-	case err := <-shut:
-		t.Fatalf("Shutdown returned %v while a handed-over request was in progress", err)
-	default:
-	}
-	close(b.release)
-	res := cl.response("POST")
-	if got := bodyOf(res); got != "done POST body" {
-		t.Errorf("body %q", got)
-	}
-	select {
-	case err := <-shut:
-		if err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Shutdown did not return after the handed-over request")
-	}
-	cl.closed(5 * time.Second)
 }
 
 func TestShutdownDeadline(t *testing.T) {
