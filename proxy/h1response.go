@@ -64,7 +64,6 @@ func parseBuffered(br *bufio.Reader, r *http.Request) *http.Response {
 	h := make(http.Header, n)
 	vals := make([]string, n)
 	length, haveLength := int64(-1), false
-	conn := ""
 	for i := 0; rest != ""; i++ {
 		line, rest, _ = strings.Cut(rest, "\r\n")
 		colon := strings.IndexByte(line, ':')
@@ -90,8 +89,6 @@ func parseBuffered(br *bufio.Reader, r *http.Request) *http.Response {
 				continue // the same again: ReadResponse keeps one
 			}
 			length, haveLength = l, true
-		case "Connection":
-			conn += "," + value
 		}
 		if prior, ok := h[key]; ok {
 			h[key] = append(prior, value)
@@ -110,11 +107,12 @@ func parseBuffered(br *bufio.Reader, r *http.Request) *http.Response {
 	}
 	res.Header = h
 	res.ContentLength = length
-	closing := hasToken(conn, "close")
+	conn := h["Connection"]
+	closing := httpguts.HeaderValuesContainsToken(conn, "close")
 	if closing && res.ProtoMinor == 1 {
 		delete(h, "Connection") // as ReadResponse does
 	}
-	res.Close = closing || res.ProtoMinor == 0 && !hasToken(conn, "keep-alive")
+	res.Close = closing || res.ProtoMinor == 0 && !httpguts.HeaderValuesContainsToken(conn, "keep-alive")
 	res.Request = r
 	if bodyless || length == 0 {
 		res.Body = http.NoBody
@@ -140,17 +138,6 @@ func parseLength(v string) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
-}
-
-// hasToken reports whether the comma-separated list holds tok, ignoring
-// case.
-func hasToken(list, tok string) bool {
-	for t := range strings.SplitSeq(list, ",") {
-		if strings.EqualFold(strings.TrimSpace(t), tok) {
-			return true
-		}
-	}
-	return false
 }
 
 // fixedBody is a body of known length read from the connection's buffer.

@@ -2,7 +2,10 @@ package h1
 
 import (
 	"net/http"
+	"slices"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Fields is a block of header fields serialized once and then written as
@@ -30,10 +33,10 @@ func PrepareFields(h http.Header, except ...string) *Fields {
 	f := &Fields{names: make(map[string]struct{}, len(h))}
 	var b strings.Builder
 	for k, vv := range h {
-		if !validName(k) || strings.HasPrefix(k, http.TrailerPrefix) || contains(except, k) {
+		if !httpguts.ValidHeaderFieldName(k) || strings.HasPrefix(k, http.TrailerPrefix) || slices.Contains(except, k) {
 			continue
 		}
-		if contains(framingFields, k) {
+		if slices.Contains(framingFields, k) {
 			// Written from the answer's map, where the loop's rules
 			// (no Content-Length when it chunks, no Content-Type on a
 			// 304...) apply to them as to any answer's.
@@ -50,15 +53,6 @@ func PrepareFields(h http.Header, except ...string) *Fields {
 	}
 	f.block = []byte(b.String())
 	return f
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // has reports whether the block holds the field k.

@@ -70,7 +70,6 @@ func parseHead(raw []byte) (*head, bool) {
 		return nil, false
 	}
 	h.header = make(http.Header, n)
-	var connection, firstConnection string
 	for len(rest) > 0 {
 		eol = strings.Index(rest, "\r\n")
 		line := rest[:eol]
@@ -80,7 +79,7 @@ func parseHead(raw []byte) (*head, bool) {
 			return nil, false
 		}
 		name, value := line[:colon], trimOWS(line[colon+1:])
-		if !validName(name) || !httpguts.ValidHeaderFieldValue(value) || strings.IndexByte(value, '\n') >= 0 {
+		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) || strings.IndexByte(value, '\n') >= 0 {
 			return nil, false
 		}
 		key := textproto.CanonicalMIMEHeaderKey(name)
@@ -93,27 +92,23 @@ func parseHead(raw []byte) (*head, bool) {
 			continue
 		case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Te", "Http2-Settings":
 			return nil, false
-		case "Connection":
-			if connection == "" {
-				firstConnection = value
-			}
-			connection += "," + value
 		}
 		h.header[key] = append(h.header[key], value)
 	}
 	if h.major == 1 && h.minor == 1 && !h.hasHost {
 		return nil, false
 	}
-	if connection != "" {
-		if hasToken(connection, "upgrade") {
+	if conn := h.header["Connection"]; len(conn) > 0 {
+		// Tokens as net/http reads them (ASCII case only).
+		if httpguts.HeaderValuesContainsToken(conn, "upgrade") {
 			return nil, false
 		}
-		h.close = hasToken(connection, "close")
-		if h.minor == 0 && !hasToken(connection, "keep-alive") {
+		h.close = httpguts.HeaderValuesContainsToken(conn, "close")
+		if h.minor == 0 && !httpguts.HeaderValuesContainsToken(conn, "keep-alive") {
 			h.close = true
 		}
-		h.keepAlive10 = h.minor == 0 && looseToken(firstConnection, "keep-alive")
-		h.wantsClose = h.close || looseToken(firstConnection, "close")
+		h.keepAlive10 = h.minor == 0 && looseToken(conn[0], "keep-alive")
+		h.wantsClose = h.close || looseToken(conn[0], "close")
 	} else if h.minor == 0 {
 		h.close, h.wantsClose = true, true
 	}
@@ -169,18 +164,6 @@ func (h *head) url() (*url.URL, bool) {
 	return u, err == nil
 }
 
-func validName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if !httpguts.IsTokenRune(rune(name[i])) {
-			return false
-		}
-	}
-	return true
-}
-
 func trimOWS(s string) string {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
@@ -189,19 +172,6 @@ func trimOWS(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
-}
-
-// hasToken reports whether the comma-separated list v has token, in any
-// case.
-func hasToken(v, token string) bool {
-	for v != "" {
-		var t string
-		t, v, _ = strings.Cut(v, ",")
-		if strings.EqualFold(trimOWS(t), token) {
-			return true
-		}
-	}
-	return false
 }
 
 // looseToken reports whether token (lower case) appears in v, in any case,

@@ -410,7 +410,7 @@ func (w *response) finish() bool {
 		}
 		for k, vv := range w.header {
 			// As net/http: the name after the prefix is sent as is.
-			if after, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && validName(after) {
+			if after, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidHeaderFieldName(after) {
 				for _, v := range vv {
 					writeField(bw, after, v)
 				}
@@ -471,7 +471,7 @@ type stringWriter interface {
 // the TrailerPrefix fields, and values net/http would refuse to send.
 func writeFields(bw stringWriter, h http.Header, trailers []string, written *Fields) {
 	for k, vv := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) || isTrailer(k, trailers) || !validName(k) || written != nil && written.has(k) {
+		if strings.HasPrefix(k, http.TrailerPrefix) || isTrailer(k, trailers) || !httpguts.ValidHeaderFieldName(k) || written != nil && written.has(k) {
 			continue
 		}
 		for _, v := range vv {
