@@ -28,24 +28,19 @@ func serveEntry(w http.ResponseWriter, r *http.Request, e *entry, now time.Time,
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	if _, ranged := r.Header["Range"]; !ranged && e.fields != nil && h1.UseFields(w, e.fields) {
-		// The stored fields go out as they were serialized when stored.
-		h["Age"] = age
-		h["X-Cache"] = xcache
-		w.WriteHeader(e.status)
-		if r.Method != http.MethodHead && len(e.body) > 0 {
-			_, _ = w.Write(e.body)
+	_, ranged := r.Header["Range"]
+	// A whole answer on resind's HTTP/1.1 loop sends the stored fields as
+	// they were serialized when stored; any other copies them.
+	if ranged || e.fields == nil || !h1.UseFields(w, e.fields) {
+		for k, v := range e.header {
+			h[k] = v
 		}
-		return
-	}
-	for k, v := range e.header {
-		h[k] = v
 	}
 	h["Age"] = age
 	h["X-Cache"] = xcache
 	body := e.body
 	status := e.status
-	if _, ok := r.Header["Range"]; ok && e.status == http.StatusOK && r.Method == http.MethodGet && ifRangeHolds(r.Header, e) {
+	if ranged && e.status == http.StatusOK && r.Method == http.MethodGet && ifRangeHolds(r.Header, e) {
 		size := int64(len(body))
 		switch start, end, kind := parseRange(r.Header.Get("Range"), size); kind {
 		case rangeSatisfiable:
