@@ -120,6 +120,11 @@ func (w *response) WriteHeader(code int) {
 		bw.Flush()
 		return
 	}
+	w.setStatus(code)
+}
+
+// setStatus records the final status and the length the handler declared.
+func (w *response) setStatus(code int) {
 	w.status = code
 	w.contentLen = -1
 	if cl := w.header["Content-Length"]; len(cl) > 0 {
@@ -389,13 +394,7 @@ func first(v []string) string {
 func (w *response) finish() bool {
 	w.handlerDone.Store(true)
 	if w.status == 0 {
-		w.status = http.StatusOK
-		w.contentLen = -1
-		if cl := w.header["Content-Length"]; len(cl) > 0 {
-			if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 {
-				w.contentLen = n
-			}
-		}
+		w.setStatus(http.StatusOK)
 	}
 	if !w.wroteHead {
 		w.writeHead(true, nil)
