@@ -4,7 +4,9 @@
 # Two Go backends (bench/backend, 100-byte body; /cached says max-age=60)
 # sit behind nginx (upstream + keepalive, and a proxy_cache location),
 # HAProxy (roundrobin, http-reuse, and its cache), Go's plain
-# httputil.ReverseProxy (bench/goproxy, the yardstick), and two resind web-tier
+# httputil.ReverseProxy (bench/goproxy, the yardstick), two forwarders that do
+# no HTTP work (bench/gofloor: the floor of Go with goroutines and with one
+# epoll loop), and two resind web-tier
 # servers: web-p (HttpProxy and LoadBalance to the backends, no cache) and
 # web-c (LoadBalance through <proxy-cache>). wrk (HTTP/1.1 keep-alive) runs
 # against each target in interleaved rounds (A B C … A B C …), first with
@@ -20,8 +22,12 @@
 #   BENCH_MODES="unpinned pinned"
 #   BENCH_TARGETS="…"    a subset of: nginx haproxy go-reverseproxy
 #                        resind-httpproxy resind-lb nginx-cache haproxy-cache
-#                        resind-cache (go-reverseproxy: bench/goproxy, plain
-#                        httputil.ReverseProxy, the yardstick for net/http)
+#                        resind-cache go-floor-goroutine go-floor-epoll
+#                        (go-reverseproxy: bench/goproxy, plain
+#                        httputil.ReverseProxy, the yardstick for net/http;
+#                        go-floor-*: bench/gofloor, a forwarder doing no HTTP
+#                        work, Go's floor with goroutines and with one epoll
+#                        loop)
 #   BENCH_SOAK=0         seconds of a longer run against resind with its RSS
 #                        sampled before, during and after (e.g. 60)
 #   BENCH_MAX=600        the whole run is stopped after this many seconds
@@ -42,7 +48,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
 MODES=${BENCH_MODES:-unpinned pinned}
-TARGETS=${BENCH_TARGETS:-nginx haproxy go-reverseproxy resind-httpproxy resind-lb nginx-cache haproxy-cache resind-cache}
+TARGETS=${BENCH_TARGETS:-nginx haproxy go-reverseproxy go-floor-goroutine go-floor-epoll resind-httpproxy resind-lb nginx-cache haproxy-cache resind-cache}
 SOAK=${BENCH_SOAK:-0}
 MAX=${BENCH_MAX:-600}
 NGINX_LOG=${BENCH_NGINX_LOG:-on}
@@ -144,11 +150,12 @@ install_missing() {
 install_missing
 
 # ---------------------------------------------------------------- build
-say "building the backend, the report tool, goproxy and resind"
+say "building the backend, the report tool, goproxy, gofloor and resind"
 mkdir -p "$TMP/bin"
 go build -o "$TMP/bin/backend" ./bench/backend
 go build -o "$TMP/bin/report" ./bench/report
 go build -o "$TMP/bin/goproxy" ./bench/goproxy
+go build -o "$TMP/bin/gofloor" ./bench/gofloor
 RESIND_OK=1
 RESIND_WHY=""
 if [ -n "${BENCH_RESIND:-}" ]; then
@@ -160,9 +167,10 @@ elif ! go build -o "$TMP/bin/resind" ./cmd/resind 2>"$TMP/resind-build.log"; the
 	say "$RESIND_WHY"
 fi
 
-mapfile -t PORTS < <("$TMP/bin/report" ports 9)
+mapfile -t PORTS < <("$TMP/bin/report" ports 11)
 B1=${PORTS[0]} B2=${PORTS[1]} NGINX=${PORTS[2]} HAP=${PORTS[3]}
 WEBP=${PORTS[4]} WEBP_CL=${PORTS[5]} WEBC=${PORTS[6]} WEBC_CL=${PORTS[7]} GOPROXY=${PORTS[8]}
+FLOORG=${PORTS[9]} FLOORE=${PORTS[10]}
 
 cat >"$TMP/report.lua" <<'EOF'
 -- One machine-readable line: requests, duration (us), p50 and p99 (us),
@@ -299,6 +307,8 @@ target_url() {
 	nginx) echo "http://127.0.0.1:$NGINX/plain" ;;
 	haproxy) echo "http://127.0.0.1:$HAP/plain" ;;
 	go-reverseproxy) echo "http://127.0.0.1:$GOPROXY/plain" ;;
+	go-floor-goroutine) echo "http://127.0.0.1:$FLOORG/plain" ;;
+	go-floor-epoll) echo "http://127.0.0.1:$FLOORE/plain" ;;
 	resind-httpproxy) echo "http://127.0.0.1:$WEBP/hp/plain" ;;
 	resind-lb) echo "http://127.0.0.1:$WEBP/lb/plain" ;;
 	nginx-cache) echo "http://127.0.0.1:$NGINX/cached" ;;
@@ -313,6 +323,8 @@ target_proc() {
 	nginx*) echo nginx ;;
 	haproxy*) echo haproxy ;;
 	go-reverseproxy) echo goproxy ;;
+	go-floor-goroutine) echo floor-goroutine ;;
+	go-floor-epoll) echo floor-epoll ;;
 	resind-cache) echo web-c ;;
 	resind-*) echo web-p ;;
 	esac
@@ -367,10 +379,14 @@ start_mode() {
 	start nginx "$proxy" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" -g 'daemon off;'
 	start haproxy "$proxy" haproxy -f "$TMP/haproxy/haproxy.cfg" -db
 	start goproxy "$proxy" "$TMP/bin/goproxy" -addr "127.0.0.1:$GOPROXY" "127.0.0.1:$B1" "127.0.0.1:$B2"
+	start floor-goroutine "$proxy" "$TMP/bin/gofloor" -mode goroutine -addr "127.0.0.1:$FLOORG" "127.0.0.1:$B1" "127.0.0.1:$B2"
+	start floor-epoll "$proxy" "$TMP/bin/gofloor" -mode epoll -addr "127.0.0.1:$FLOORE" "127.0.0.1:$B1" "127.0.0.1:$B2"
 	local down=()
 	wait_port nginx "$NGINX" || down+=(nginx)
 	wait_port haproxy "$HAP" || down+=(haproxy)
 	wait_port goproxy "$GOPROXY" || down+=(goproxy)
+	wait_port floor-goroutine "$FLOORG" || down+=(floor-goroutine)
+	wait_port floor-epoll "$FLOORE" || down+=(floor-epoll)
 	if [ -n "$RESIND_OK" ]; then
 		local id port
 		for id in web-p web-c; do

@@ -1,0 +1,184 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+)
+
+// fdConn is a client or backend socket of the epoll loop.
+type fdConn struct {
+	fd      int
+	backend int     // the backend's index; -1 for a client
+	peer    *fdConn // a client's backend while its request is out, and back
+	buf     []byte
+	n       int // bytes of an answer read so far (backends)
+}
+
+type loop struct {
+	ep       int
+	backends []unix.SockaddrInet4
+	conns    map[int]*fdConn
+	idle     [][]*fdConn
+	next     int
+}
+
+// serveEpoll runs the loop on the calling (locked) thread. Reads and
+// writes are non-blocking and made only when epoll says the socket is
+// ready, as nginx makes them; a write that would block ends the
+// connection (answers here are a few hundred bytes).
+func serveEpoll(ln *net.TCPListener, backends []string) error {
+	f, err := ln.File()
+	if err != nil {
+		return err
+	}
+	lfd := int(f.Fd())
+	if err := unix.SetNonblock(lfd, true); err != nil {
+		return err
+	}
+	l := &loop{conns: make(map[int]*fdConn), idle: make([][]*fdConn, len(backends))}
+	for _, b := range backends {
+		ap, err := netip.ParseAddrPort(b)
+		if err != nil || !ap.Addr().Is4() {
+			return errors.New("gofloor -mode epoll: backends must be IPv4 HOST:PORT")
+		}
+		l.backends = append(l.backends, unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
+	}
+	if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return err
+	}
+	if err := l.watch(lfd); err != nil {
+		return err
+	}
+	events := make([]unix.EpollEvent, 256)
+	for {
+		n, err := unix.EpollWait(l.ep, events, -1)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return err
+		}
+		for _, e := range events[:n] {
+			fd := int(e.Fd)
+			if fd == lfd {
+				l.accept(lfd)
+				continue
+			}
+			if c := l.conns[fd]; c != nil {
+				if c.backend < 0 {
+					l.request(c)
+				} else {
+					l.answer(c)
+				}
+			}
+		}
+	}
+}
+
+func (l *loop) watch(fd int) error {
+	return unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+}
+
+func (l *loop) accept(lfd int) {
+	for {
+		fd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			return
+		}
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		c := &fdConn{fd: fd, backend: -1, buf: make([]byte, 8<<10)}
+		if l.watch(fd) != nil {
+			unix.Close(fd)
+			continue
+		}
+		l.conns[fd] = c
+	}
+}
+
+func (l *loop) close(c *fdConn) {
+	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, c.fd, nil)
+	unix.Close(c.fd)
+	delete(l.conns, c.fd)
+	if p := c.peer; p != nil {
+		p.peer = nil
+		l.close(p)
+	}
+}
+
+// request reads a client's request and writes it to a backend.
+func (l *loop) request(c *fdConn) {
+	n, err := unix.Read(c.fd, c.buf)
+	if err == unix.EAGAIN {
+		return
+	}
+	if err != nil || n == 0 || c.peer != nil || !bytes.HasSuffix(c.buf[:n], crlfcrlf) {
+		l.close(c)
+		return
+	}
+	i := l.next % len(l.backends)
+	l.next++
+	b := l.backendConn(i)
+	if b == nil {
+		l.close(c)
+		return
+	}
+	b.peer, c.peer, b.n = c, b, 0
+	if w, err := unix.Write(b.fd, c.buf[:n]); err != nil || w != n {
+		l.close(c)
+	}
+}
+
+func (l *loop) backendConn(i int) *fdConn {
+	if k := len(l.idle[i]); k > 0 {
+		b := l.idle[i][k-1]
+		l.idle[i] = l.idle[i][:k-1]
+		return b
+	}
+	// A blocking connect: only while the pool fills.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	if unix.Connect(fd, &l.backends[i]) != nil || unix.SetNonblock(fd, true) != nil || l.watch(fd) != nil {
+		unix.Close(fd)
+		return nil
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	b := &fdConn{fd: fd, backend: i, buf: make([]byte, 16<<10)}
+	l.conns[fd] = b
+	return b
+}
+
+// answer reads a backend's answer and, once whole, writes it to the client
+// and puts the backend connection back.
+func (l *loop) answer(b *fdConn) {
+	k, err := unix.Read(b.fd, b.buf[b.n:])
+	if err == unix.EAGAIN {
+		return
+	}
+	if err != nil || k == 0 {
+		l.close(b)
+		return
+	}
+	b.n += k
+	m := complete(b.buf[:b.n])
+	if m == 0 && b.n < len(b.buf) {
+		return
+	}
+	c := b.peer
+	if m != b.n || c == nil {
+		l.close(b)
+		return
+	}
+	b.peer, c.peer = nil, nil
+	l.idle[b.backend] = append(l.idle[b.backend], b)
+	if w, err := unix.Write(c.fd, b.buf[:m]); err != nil || w != m {
+		l.close(c)
+	}
+}

@@ -1,0 +1,12 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"net"
+)
+
+func serveEpoll(*net.TCPListener, []string) error {
+	return errors.New("gofloor: -mode epoll needs Linux")
+}

@@ -1,0 +1,154 @@
+// Command gofloor is the benchmark's floor for Go: a forwarder that does
+// none of a proxy's HTTP work, to show what the Go runtime and the system
+// calls alone cost per proxied request on this machine.
+//
+// It takes each request as wrk sends it (a head, no body, in one read),
+// writes it unchanged to the next backend (round-robin over kept
+// connections), reads the answer up to its Content-Length and writes it
+// unchanged to the client. No parsing beyond finding the ends, no header
+// rewriting, no routing, no log: not a proxy, a yardstick. Two ways:
+//
+//	-mode goroutine  a goroutine per connection on the net package, as
+//	                 resind (and every net/http server) is built
+//	-mode epoll      one thread, one epoll loop, non-blocking raw system
+//	                 calls, as nginx is built
+//
+// What separates the goroutine floor from nginx is the cost of Go's way of
+// waiting (a read that finds nothing, park, netpoll, unpark); what
+// separates resind from the goroutine floor is resind's own work.
+//
+//	gofloor -mode goroutine -addr 127.0.0.1:9000 127.0.0.1:9001 127.0.0.1:9002
+package main
+
+import (
+	"bytes"
+	"flag"
+	"log"
+	"net"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:9000", "loopback address to listen on")
+	mode := flag.String("mode", "goroutine", "goroutine or epoll")
+	flag.Parse()
+	backends := flag.Args()
+	if len(backends) == 0 {
+		log.Fatal("usage: gofloor -mode goroutine|epoll -addr HOST:PORT BACKEND...")
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	switch *mode {
+	case "goroutine":
+		serveGoroutines(ln, backends)
+	case "epoll":
+		runtime.LockOSThread()
+		if err := serveEpoll(ln.(*net.TCPListener), backends); err != nil {
+			log.Fatal(err)
+		}
+	default:
+		log.Fatalf("unknown mode %q", *mode)
+	}
+}
+
+var (
+	crlfcrlf      = []byte("\r\n\r\n")
+	contentLength = []byte("\r\nContent-Length: ")
+)
+
+// complete returns the length of the answer at the start of b, or 0 while
+// its head or body is still incomplete.
+func complete(b []byte) int {
+	end := bytes.Index(b, crlfcrlf)
+	if end < 0 {
+		return 0
+	}
+	n := end + len(crlfcrlf)
+	if i := bytes.Index(b[:end+2], contentLength); i >= 0 {
+		v := b[i+len(contentLength):]
+		v = v[:bytes.IndexByte(v, '\r')]
+		l, err := strconv.Atoi(string(v))
+		if err != nil {
+			return 0
+		}
+		n += l
+	}
+	if len(b) < n {
+		return 0
+	}
+	return n
+}
+
+// ---------------------------------------------------------------- goroutines
+
+func serveGoroutines(ln net.Listener, backends []string) {
+	idle := make([]chan net.Conn, len(backends))
+	for i := range idle {
+		idle[i] = make(chan net.Conn, 1024)
+	}
+	var next atomic.Uint64
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			log.Fatal(err)
+		}
+		go func() {
+			defer c.Close()
+			in := make([]byte, 8<<10)
+			out := make([]byte, 16<<10)
+			for {
+				n, err := c.Read(in)
+				if err != nil || !bytes.HasSuffix(in[:n], crlfcrlf) {
+					return
+				}
+				i := int(next.Add(1) % uint64(len(backends)))
+				var b net.Conn
+				select {
+				case b = <-idle[i]:
+				default:
+					if b, err = net.Dial("tcp", backends[i]); err != nil {
+						return
+					}
+				}
+				m, ok := exchange(b, in[:n], out)
+				if !ok {
+					b.Close()
+					return
+				}
+				select {
+				case idle[i] <- b:
+				default:
+					b.Close()
+				}
+				if _, err := c.Write(out[:m]); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// exchange writes req to b and reads the whole answer into out.
+func exchange(b net.Conn, req, out []byte) (int, bool) {
+	if _, err := b.Write(req); err != nil {
+		return 0, false
+	}
+	m := 0
+	for {
+		k, err := b.Read(out[m:])
+		if err != nil {
+			return 0, false
+		}
+		m += k
+		if n := complete(out[:m]); n > 0 {
+			return n, n == m
+		}
+		if m == len(out) {
+			return 0, false
+		}
+	}
+}
