@@ -5,8 +5,9 @@
 # sit behind nginx (upstream + keepalive, and a proxy_cache location),
 # HAProxy (roundrobin, http-reuse, and its cache), Go's plain
 # httputil.ReverseProxy (bench/goproxy, the yardstick), two forwarders that do
-# no HTTP work (bench/gofloor: the floor of Go with goroutines and with one
-# epoll loop), and two resind web-tier
+# no HTTP work (bench/gofloor: the floor of Go with goroutines, with one
+# epoll loop, and with that loop's system calls hidden from the runtime),
+# and two resind web-tier
 # servers: web-p (HttpProxy and LoadBalance to the backends, no cache) and
 # web-c (LoadBalance through <proxy-cache>). wrk (HTTP/1.1 keep-alive) runs
 # against each target in interleaved rounds (A B C … A B C …), first with
@@ -23,11 +24,11 @@
 #   BENCH_TARGETS="…"    a subset of: nginx haproxy go-reverseproxy
 #                        resind-httpproxy resind-lb nginx-cache haproxy-cache
 #                        resind-cache go-floor-goroutine go-floor-epoll
-#                        (go-reverseproxy: bench/goproxy, plain
+#                        go-floor-raw (go-reverseproxy: bench/goproxy, plain
 #                        httputil.ReverseProxy, the yardstick for net/http;
 #                        go-floor-*: bench/gofloor, a forwarder doing no HTTP
-#                        work, Go's floor with goroutines and with one epoll
-#                        loop)
+#                        work: Go's floor with goroutines, with one epoll
+#                        loop, and with that loop's system calls raw)
 #   BENCH_SOAK=0         seconds of a longer run against resind with its RSS
 #                        sampled before, during and after (e.g. 60)
 #   BENCH_MAX=600        the whole run is stopped after this many seconds
@@ -48,7 +49,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
 MODES=${BENCH_MODES:-unpinned pinned}
-TARGETS=${BENCH_TARGETS:-nginx haproxy go-reverseproxy go-floor-goroutine go-floor-epoll resind-httpproxy resind-lb nginx-cache haproxy-cache resind-cache}
+TARGETS=${BENCH_TARGETS:-nginx haproxy go-reverseproxy go-floor-goroutine go-floor-epoll go-floor-raw resind-httpproxy resind-lb nginx-cache haproxy-cache resind-cache}
 SOAK=${BENCH_SOAK:-0}
 MAX=${BENCH_MAX:-600}
 NGINX_LOG=${BENCH_NGINX_LOG:-on}
@@ -167,10 +168,10 @@ elif ! go build -o "$TMP/bin/resind" ./cmd/resind 2>"$TMP/resind-build.log"; the
 	say "$RESIND_WHY"
 fi
 
-mapfile -t PORTS < <("$TMP/bin/report" ports 11)
+mapfile -t PORTS < <("$TMP/bin/report" ports 12)
 B1=${PORTS[0]} B2=${PORTS[1]} NGINX=${PORTS[2]} HAP=${PORTS[3]}
 WEBP=${PORTS[4]} WEBP_CL=${PORTS[5]} WEBC=${PORTS[6]} WEBC_CL=${PORTS[7]} GOPROXY=${PORTS[8]}
-FLOORG=${PORTS[9]} FLOORE=${PORTS[10]}
+FLOORG=${PORTS[9]} FLOORE=${PORTS[10]} FLOORR=${PORTS[11]}
 
 cat >"$TMP/report.lua" <<'EOF'
 -- One machine-readable line: requests, duration (us), p50 and p99 (us),
@@ -309,6 +310,7 @@ target_url() {
 	go-reverseproxy) echo "http://127.0.0.1:$GOPROXY/plain" ;;
 	go-floor-goroutine) echo "http://127.0.0.1:$FLOORG/plain" ;;
 	go-floor-epoll) echo "http://127.0.0.1:$FLOORE/plain" ;;
+	go-floor-raw) echo "http://127.0.0.1:$FLOORR/plain" ;;
 	resind-httpproxy) echo "http://127.0.0.1:$WEBP/hp/plain" ;;
 	resind-lb) echo "http://127.0.0.1:$WEBP/lb/plain" ;;
 	nginx-cache) echo "http://127.0.0.1:$NGINX/cached" ;;
@@ -325,6 +327,7 @@ target_proc() {
 	go-reverseproxy) echo goproxy ;;
 	go-floor-goroutine) echo floor-goroutine ;;
 	go-floor-epoll) echo floor-epoll ;;
+	go-floor-raw) echo floor-raw ;;
 	resind-cache) echo web-c ;;
 	resind-*) echo web-p ;;
 	esac
@@ -381,12 +384,14 @@ start_mode() {
 	start goproxy "$proxy" "$TMP/bin/goproxy" -addr "127.0.0.1:$GOPROXY" "127.0.0.1:$B1" "127.0.0.1:$B2"
 	start floor-goroutine "$proxy" "$TMP/bin/gofloor" -mode goroutine -addr "127.0.0.1:$FLOORG" "127.0.0.1:$B1" "127.0.0.1:$B2"
 	start floor-epoll "$proxy" "$TMP/bin/gofloor" -mode epoll -addr "127.0.0.1:$FLOORE" "127.0.0.1:$B1" "127.0.0.1:$B2"
+	start floor-raw "$proxy" "$TMP/bin/gofloor" -mode epoll-raw -addr "127.0.0.1:$FLOORR" "127.0.0.1:$B1" "127.0.0.1:$B2"
 	local down=()
 	wait_port nginx "$NGINX" || down+=(nginx)
 	wait_port haproxy "$HAP" || down+=(haproxy)
 	wait_port goproxy "$GOPROXY" || down+=(goproxy)
 	wait_port floor-goroutine "$FLOORG" || down+=(floor-goroutine)
 	wait_port floor-epoll "$FLOORE" || down+=(floor-epoll)
+	wait_port floor-raw "$FLOORR" || down+=(floor-raw)
 	if [ -n "$RESIND_OK" ]; then
 		local id port
 		for id in web-p web-c; do

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +22,7 @@ type fdConn struct {
 }
 
 type loop struct {
+	raw      bool // system calls the runtime does not see (-mode epoll-raw)
 	ep       int
 	backends []unix.SockaddrInet4
 	conns    map[int]*fdConn
@@ -32,7 +34,13 @@ type loop struct {
 // writes are non-blocking and made only when epoll says the socket is
 // ready, as nginx makes them; a write that would block ends the
 // connection (answers here are a few hundred bytes).
-func serveEpoll(ln *net.TCPListener, backends []string) error {
+//
+// With raw set, the loop's reads, writes and epoll waits are raw system
+// calls that the Go runtime does not see: the thread keeps its P through
+// the wait (no hand-off to another thread, no wake-ups of the scheduler);
+// the runtime's preemption signal interrupts a long wait (EINTR) when it
+// needs the thread. That is Go used as C is.
+func serveEpoll(ln *net.TCPListener, backends []string, raw bool) error {
 	f, err := ln.File()
 	if err != nil {
 		return err
@@ -41,7 +49,7 @@ func serveEpoll(ln *net.TCPListener, backends []string) error {
 	if err := unix.SetNonblock(lfd, true); err != nil {
 		return err
 	}
-	l := &loop{conns: make(map[int]*fdConn), idle: make([][]*fdConn, len(backends))}
+	l := &loop{raw: raw, conns: make(map[int]*fdConn), idle: make([][]*fdConn, len(backends))}
 	for _, b := range backends {
 		ap, err := netip.ParseAddrPort(b)
 		if err != nil || !ap.Addr().Is4() {
@@ -57,7 +65,7 @@ func serveEpoll(ln *net.TCPListener, backends []string) error {
 	}
 	events := make([]unix.EpollEvent, 256)
 	for {
-		n, err := unix.EpollWait(l.ep, events, -1)
+		n, err := l.wait(events)
 		if err != nil {
 			if err == unix.EINTR {
 				continue
@@ -113,7 +121,7 @@ func (l *loop) close(c *fdConn) {
 
 // request reads a client's request and writes it to a backend.
 func (l *loop) request(c *fdConn) {
-	n, err := unix.Read(c.fd, c.buf)
+	n, err := l.read(c.fd, c.buf)
 	if err == unix.EAGAIN {
 		return
 	}
@@ -129,7 +137,7 @@ func (l *loop) request(c *fdConn) {
 		return
 	}
 	b.peer, c.peer, b.n = c, b, 0
-	if w, err := unix.Write(b.fd, c.buf[:n]); err != nil || w != n {
+	if w, err := l.write(b.fd, c.buf[:n]); err != nil || w != n {
 		l.close(c)
 	}
 }
@@ -158,7 +166,7 @@ func (l *loop) backendConn(i int) *fdConn {
 // answer reads a backend's answer and, once whole, writes it to the client
 // and puts the backend connection back.
 func (l *loop) answer(b *fdConn) {
-	k, err := unix.Read(b.fd, b.buf[b.n:])
+	k, err := l.read(b.fd, b.buf[b.n:])
 	if err == unix.EAGAIN {
 		return
 	}
@@ -178,7 +186,38 @@ func (l *loop) answer(b *fdConn) {
 	}
 	b.peer, c.peer = nil, nil
 	l.idle[b.backend] = append(l.idle[b.backend], b)
-	if w, err := unix.Write(c.fd, b.buf[:m]); err != nil || w != m {
+	if w, err := l.write(c.fd, b.buf[:m]); err != nil || w != m {
 		l.close(c)
 	}
+}
+
+func (l *loop) wait(events []unix.EpollEvent) (int, error) {
+	if !l.raw {
+		return unix.EpollWait(l.ep, events, -1)
+	}
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), ^uintptr(0), 0, 0)
+	return int(n), errnoErr(e)
+}
+
+func (l *loop) read(fd int, p []byte) (int, error) {
+	if !l.raw {
+		return unix.Read(fd, p)
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), errnoErr(e)
+}
+
+func (l *loop) write(fd int, p []byte) (int, error) {
+	if !l.raw {
+		return unix.Write(fd, p)
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), errnoErr(e)
+}
+
+func errnoErr(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
 }

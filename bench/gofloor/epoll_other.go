@@ -7,6 +7,6 @@ import (
 	"net"
 )
 
-func serveEpoll(*net.TCPListener, []string) error {
+func serveEpoll(*net.TCPListener, []string, bool) error {
 	return errors.New("gofloor: -mode epoll needs Linux")
 }

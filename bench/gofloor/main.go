@@ -10,12 +10,17 @@
 //
 //	-mode goroutine  a goroutine per connection on the net package, as
 //	                 resind (and every net/http server) is built
-//	-mode epoll      one thread, one epoll loop, non-blocking raw system
-//	                 calls, as nginx is built
+//	-mode epoll      one thread, one epoll loop, non-blocking system calls
+//	                 (golang.org/x/sys/unix), as nginx is built
+//	-mode epoll-raw  the same loop with raw system calls the Go runtime
+//	                 does not see: no hand-off of the thread's P around
+//	                 each call, no scheduler wake-ups
 //
-// What separates the goroutine floor from nginx is the cost of Go's way of
-// waiting (a read that finds nothing, park, netpoll, unpark); what
-// separates resind from the goroutine floor is resind's own work.
+// What separates the goroutine floor from nginx is what Go's runtime costs
+// around each system call and wait (a read that finds nothing, park,
+// netpoll, unpark, threads handing the P over); what separates resind from
+// the goroutine floor is resind's own work. The raw loop shows what is left
+// when the runtime is out of the way.
 //
 //	gofloor -mode goroutine -addr 127.0.0.1:9000 127.0.0.1:9001 127.0.0.1:9002
 package main
@@ -32,11 +37,11 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9000", "loopback address to listen on")
-	mode := flag.String("mode", "goroutine", "goroutine or epoll")
+	mode := flag.String("mode", "goroutine", "goroutine, epoll or epoll-raw")
 	flag.Parse()
 	backends := flag.Args()
 	if len(backends) == 0 {
-		log.Fatal("usage: gofloor -mode goroutine|epoll -addr HOST:PORT BACKEND...")
+		log.Fatal("usage: gofloor -mode goroutine|epoll|epoll-raw -addr HOST:PORT BACKEND...")
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -45,9 +50,9 @@ func main() {
 	switch *mode {
 	case "goroutine":
 		serveGoroutines(ln, backends)
-	case "epoll":
+	case "epoll", "epoll-raw":
 		runtime.LockOSThread()
-		if err := serveEpoll(ln.(*net.TCPListener), backends); err != nil {
+		if err := serveEpoll(ln.(*net.TCPListener), backends, *mode == "epoll-raw"); err != nil {
 			log.Fatal(err)
 		}
 	default:
