@@ -452,7 +452,7 @@ measure() {
 	after=$("$TMP/bin/report" ticks "$p")
 	o2=$(origin_count)
 	[ -z "$record" ] && return 0
-	line=$(grep '^BENCH ' <<<"$out" | tail -n 1)
+	line=$(grep '^BENCH ' <<<"$out" | tail -n 1 || true)
 	if [ -z "$line" ]; then
 		say "$mode round $round $t: wrk gave no result: $(tr '\n' ' ' <<<"$out" | cut -c1-300)"
 		return 0

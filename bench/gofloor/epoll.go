@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +24,9 @@ type fdConn struct {
 }
 
 type loop struct {
+	// listener holds the listening socket's file, whose finalizer would
+	// otherwise close the descriptor the loop accepts on.
+	listener *os.File
 	raw      bool // system calls the runtime does not see (-mode epoll-raw)
 	ep       int
 	backends []unix.SockaddrInet4
@@ -39,7 +44,7 @@ type loop struct {
 // calls that the Go runtime does not see: the thread keeps its P through
 // the wait (no hand-off to another thread, no wake-ups of the scheduler);
 // the runtime's preemption signal interrupts a long wait (EINTR) when it
-// needs the thread. That is Go used as C is.
+// needs the thread, and the loop then yields. That is Go used as C is.
 func serveEpoll(ln *net.TCPListener, backends []string, raw bool) error {
 	f, err := ln.File()
 	if err != nil {
@@ -49,7 +54,7 @@ func serveEpoll(ln *net.TCPListener, backends []string, raw bool) error {
 	if err := unix.SetNonblock(lfd, true); err != nil {
 		return err
 	}
-	l := &loop{raw: raw, conns: make(map[int]*fdConn), idle: make([][]*fdConn, len(backends))}
+	l := &loop{listener: f, raw: raw, conns: make(map[int]*fdConn), idle: make([][]*fdConn, len(backends))}
 	for _, b := range backends {
 		ap, err := netip.ParseAddrPort(b)
 		if err != nil || !ap.Addr().Is4() {
@@ -68,6 +73,10 @@ func serveEpoll(ln *net.TCPListener, backends []string, raw bool) error {
 		n, err := l.wait(events)
 		if err != nil {
 			if err == unix.EINTR {
+				// Most likely the runtime's preemption signal: a raw
+				// wait never yields by itself, so yield here or a
+				// collection waiting to stop the world waits forever.
+				runtime.Gosched()
 				continue
 			}
 			return err
