@@ -1,10 +1,12 @@
 // Command report is the benchmark's arithmetic: it finds free loopback
 // ports, sums the CPU time of process trees, and turns the raw results of
-// bench/run.sh into the side-by-side table.
+// bench/run.sh into the side-by-side table, and bench/ab.sh's rounds into
+// a ratio.
 //
 //	report ports N            print N free loopback TCP ports, one a line
 //	report ticks PID...       print utime+stime (clock ticks) of the PIDs and all their descendants
 //	report table RESULTS.tsv  print the table (one per mode)
+//	report ab HZ ROUNDS       summarize bench/ab.sh's rounds (HZ: clock ticks per second)
 package main
 
 import (
@@ -19,7 +21,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: report ports N | ticks PID... | table RESULTS.tsv")
+		fmt.Fprintln(os.Stderr, "usage: report ports N | ticks PID... | table RESULTS.tsv | ab HZ ROUNDS")
 		os.Exit(2)
 	}
 	var err error
@@ -34,6 +36,16 @@ func main() {
 			break
 		}
 		err = table(os.Args[2], os.Stdout)
+	case "ab":
+		var hz float64
+		if len(os.Args) == 4 {
+			hz, err = strconv.ParseFloat(os.Args[2], 64)
+		}
+		if len(os.Args) != 4 || err != nil || hz <= 0 {
+			err = fmt.Errorf("usage: report ab HZ ROUNDS")
+			break
+		}
+		err = abSummary(hz, os.Args[3], os.Stdout)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# bench/ab.sh: is NEW cheaper per request than OLD? Two resind builds under
+# the same load at the same time.
+#
+#   bench/ab.sh OLD NEW        OLD, NEW: git revisions (built in a temporary
+#                              worktree) or resind binaries
+#   bench/ab.sh HEAD HEAD      the same build twice: the method's own spread
+#
+# make bench measures one target after another, and on a shared VM the
+# machine's speed moves by ±10% from one second to the next, so a change
+# worth 2–5% per request is lost in it. Here the two builds run side by side,
+# both pinned to CPU 1 (GOMAXPROCS 1), each behind its own wrk on CPU 0 in
+# the same seconds, so whatever the machine does it does to both. Each round
+# gives each build's CPU time per request (utime+stime ÷ requests) and
+# their ratio NEW/OLD; the summary is the median ratio and its quartiles.
+# Below 1.00 NEW is cheaper. On the development VM an A/A run (HEAD HEAD)
+# gives a median within 1% of 1.00 and quartiles about ±1.5%.
+#
+# Environment:
+#   AB_TARGET=lb         lb (LoadBalance), httpproxy (HttpProxy) or cache
+#                        (proxy-cache hits)
+#   AB_ROUNDS=20         rounds; AB_SECONDS=2 seconds of load per round
+#   AB_CONNECTIONS=32    wrk connections per build
+#   AB_MAX=600           the whole run is stopped after this many seconds
+#
+# Loopback only; stops exactly what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+
+if [ $# -ne 2 ]; then
+	echo "usage: $0 OLD NEW   (git revisions or resind binaries)" >&2
+	exit 2
+fi
+TARGET=${AB_TARGET:-lb}
+ROUNDS=${AB_ROUNDS:-20}
+SECS=${AB_SECONDS:-2}
+CONNS=${AB_CONNECTIONS:-32}
+MAX=${AB_MAX:-600}
+for tool in wrk taskset curl; do
+	command -v "$tool" >/dev/null || {
+		echo "ab: $tool is missing (make bench installs wrk)" >&2
+		exit 2
+	}
+done
+
+TMP=$(mktemp -d /tmp/resind-ab.XXXXXX)
+PIDS=()
+WORKTREES=()
+cleanup() {
+	local p w
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	for w in "${WORKTREES[@]}"; do git worktree remove --force "$w" 2>/dev/null || true; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'echo "ab: interrupted" >&2; exit 130' INT TERM
+(
+	trap 'kill "$s" 2>/dev/null; exit 0' TERM
+	sleep "$MAX" &
+	s=$!
+	wait "$s"
+	echo "ab: over ${MAX}s, stopping" >&2
+	kill -TERM $$
+) 2>/dev/null &
+PIDS+=($!)
+
+# build NAME REV-OR-FILE: $TMP/NAME is that resind.
+build() {
+	if [ -f "$2" ] && [ -x "$2" ]; then
+		cp "$2" "$TMP/$1"
+		return
+	fi
+	local rev
+	rev=$(git rev-parse --verify -q "$2^{commit}") || {
+		echo "ab: $2 is neither a resind binary nor a git revision" >&2
+		exit 2
+	}
+	git worktree add -q --detach "$TMP/src-$1" "$rev"
+	WORKTREES+=("$TMP/src-$1")
+	(cd "$TMP/src-$1" && go build -o "$TMP/$1" ./cmd/resind)
+	echo "ab: $1 = $2 ($(git log -1 --format='%h %s' "$rev" | cut -c1-70))" >&2
+}
+build old "$1"
+build new "$2"
+go build -o "$TMP/backend" ./bench/backend
+go build -o "$TMP/report" ./bench/report
+mapfile -t P < <("$TMP/report" ports 6)
+B1=${P[0]} B2=${P[1]} OLD_HTTP=${P[2]} OLD_CL=${P[3]} NEW_HTTP=${P[4]} NEW_CL=${P[5]}
+
+cache="" path=/lb/plain rule="<resin:LoadBalance regexp=\"^/lb/\" cluster=\"app\" strategy=\"round-robin\"/>"
+case $TARGET in
+lb) ;;
+cache) cache='<proxy-cache memory-size="64M"/>' path=/lb/cached ;;
+httpproxy) path=/hp/plain rule="<resin:HttpProxy regexp=\"^/hp/\" addresses=\"127.0.0.1:$B1 127.0.0.1:$B2\"/>" ;;
+*)
+	echo "ab: AB_TARGET is lb, httpproxy or cache" >&2
+	exit 2
+	;;
+esac
+mkdir -p "$TMP/root"
+# web clusters: one server each, so the two builds do not form a cluster.
+webcluster() {
+	cat <<EOF
+  <cluster id="$1">
+    <server id="$1" address="127.0.0.1" port="$3"><http address="127.0.0.1" port="$2"/></server>
+    $cache
+    <host id=""><web-app id="/" root-directory="$TMP/root">$rule</web-app></host>
+  </cluster>
+EOF
+}
+cat >"$TMP/resin.xml" <<EOF
+<resin xmlns="http://caucho.com/ns/resin" xmlns:resin="urn:java:com.caucho.resin">
+  <cluster id="app">
+    <server id="b1" address="127.0.0.1" port="$B1"/>
+    <server id="b2" address="127.0.0.1" port="$B2"/>
+  </cluster>
+$(webcluster old "$OLD_HTTP" "$OLD_CL")
+$(webcluster new "$NEW_HTTP" "$NEW_CL")
+</resin>
+EOF
+
+taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B1" >"$TMP/b1.out" 2>&1 &
+PIDS+=($!)
+taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B2" >"$TMP/b2.out" 2>&1 &
+PIDS+=($!)
+declare -A RPID=()
+for id in old new; do
+	taskset -c 1 "$TMP/$id" -conf "$TMP/resin.xml" -server "$id" \
+		-data-directory "$TMP/data-$id" -log-directory "$TMP/log-$id" console >"$TMP/$id.out" 2>&1 &
+	RPID[$id]=$!
+	PIDS+=($!)
+done
+wait_port() {
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "ab: port $1 did not open" >&2
+	cat "$TMP"/*.out >&2
+	exit 1
+}
+for port in "$B1" "$B2" "$OLD_HTTP" "$NEW_HTTP"; do wait_port "$port"; done
+
+OLD_URL=http://127.0.0.1:$OLD_HTTP$path NEW_URL=http://127.0.0.1:$NEW_HTTP$path
+for url in "$OLD_URL" "$NEW_URL"; do
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" || echo 000)
+	[ "$code" = 200 ] || {
+		echo "ab: GET $url answered $code" >&2
+		exit 1
+	}
+	taskset -c 0 wrk -t1 -c"$CONNS" -d1s "$url" >/dev/null # warm-up, fills a cache
+done
+
+echo "ab: $ROUNDS rounds of ${SECS}s, $TARGET, old and new at once on CPU 1, wrk -c$CONNS each on CPU 0" >&2
+: >"$TMP/rounds"
+for round in $(seq "$ROUNDS"); do
+	o0=$("$TMP/report" ticks "${RPID[old]}")
+	n0=$("$TMP/report" ticks "${RPID[new]}")
+	taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" "$OLD_URL" >"$TMP/wrk-old" &
+	wo=$!
+	taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" "$NEW_URL" >"$TMP/wrk-new" &
+	wn=$!
+	wait "$wo" "$wn"
+	o1=$("$TMP/report" ticks "${RPID[old]}")
+	n1=$("$TMP/report" ticks "${RPID[new]}")
+	ro=$(awk '/requests in/{print $1}' "$TMP/wrk-old")
+	rn=$(awk '/requests in/{print $1}' "$TMP/wrk-new")
+	echo "$ro $((o1 - o0)) $rn $((n1 - n0))" | tee -a "$TMP/rounds" |
+		awk -v r="$round" -v hz="$(getconf CLK_TCK)" '{printf "ab: round %2d  old %6.1f µs/req  new %6.1f µs/req\n", r, $2*1e6/hz/$1, $4*1e6/hz/$3}' >&2
+done
+"$TMP/report" ab "$(getconf CLK_TCK)" "$TMP/rounds"
