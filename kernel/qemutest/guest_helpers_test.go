@@ -44,7 +44,12 @@ func command(t *testing.T, timeout time.Duration, name string, args ...string) s
 
 // runCmd runs a command with a bound of 30 s and returns its output.
 func runCmd(name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return runCmdFor(30*time.Second, name, args...)
+}
+
+// runCmdFor is runCmd bounded by d.
+func runCmdFor(d time.Duration, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	return string(out), err

@@ -52,7 +52,13 @@ const siteDir = "/tmp/site"
 
 func resind(t *testing.T, server, cmd string) {
 	t.Helper()
-	out, err := runCmd("/resind", "-conf", siteDir+"/resin.xml", "-server", server,
+	// stop waits for the server to drain and leave its cluster, for up to
+	// resind's own 70 s; on an emulated CPU that can pass 30 s.
+	bound := 30 * time.Second
+	if cmd == "stop" {
+		bound = 75 * time.Second
+	}
+	out, err := runCmdFor(bound, "/resind", "-conf", siteDir+"/resin.xml", "-server", server,
 		"-data-directory", siteDir+"/data", "-log-directory", siteDir+"/log", cmd)
 	if err != nil {
 		t.Fatalf("resind -server %s %s: %v\n%s", server, cmd, err, out)
