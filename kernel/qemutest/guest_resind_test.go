@@ -61,8 +61,18 @@ func resind(t *testing.T, server, cmd string) {
 	out, err := runCmdFor(bound, "/resind", "-conf", siteDir+"/resin.xml", "-server", server,
 		"-data-directory", siteDir+"/data", "-log-directory", siteDir+"/log", cmd)
 	if err != nil {
-		t.Fatalf("resind -server %s %s: %v\n%s", server, cmd, err, out)
+		t.Fatalf("resind -server %s %s: %v\n%s\nthe end of %s.log:\n%s", server, cmd, err, out, server, logTail(server, 40))
 	}
+}
+
+// logTail is the last n lines of server id's own log.
+func logTail(id string, n int) string {
+	b, err := os.ReadFile(filepath.Join(siteDir, "log", id+".log"))
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func writeSite(t *testing.T) {
@@ -252,9 +262,13 @@ func TestThroughput(t *testing.T) {
 	}
 	fmt.Printf("BENCH hardcore: resin.ko %.0f req/s, resind user-space proxy %.0f req/s, %s, app-a directly %.0f req/s; qemu TCG guest, %d keep-alive clients, %d interleaved 1 s rounds each, GET /app/page.html from 2 resind app servers\n",
 		rate(0), rate(1), ngx, rate(2), clients, rounds)
-	resind(t, "web-a", "stop")
-	resind(t, "app-a", "stop")
-	resind(t, "app-b", "stop")
+	var took []string
+	for _, id := range []string{"web-a", "app-a", "app-b"} {
+		start := time.Now()
+		resind(t, id, "stop")
+		took = append(took, fmt.Sprintf("%s %v", id, time.Since(start).Round(100*time.Millisecond)))
+	}
+	fmt.Printf("BENCH hardcore: after the rounds, resind stop took %s (qemu TCG guest)\n", strings.Join(took, ", "))
 }
 
 // TestRmmodUnderLoad unloads the module while clients hammer it, others sit
