@@ -82,6 +82,16 @@ func bodyOf(res *http.Response) string {
 
 // closed waits (up to the connection's deadline) for the server to close
 // the connection and fails if anything else arrives first.
+// closedByTimeout checks that the connection closes, and not before
+// timeout has passed since start (less 50 ms of timer slack).
+func (cl *client) closedByTimeout(start time.Time, timeout time.Duration) {
+	cl.t.Helper()
+	cl.closed(10 * time.Second)
+	if d := time.Since(start); d < timeout-50*time.Millisecond {
+		cl.t.Errorf("closed after %v, before the %v timeout", d, timeout)
+	}
+}
+
 func (cl *client) closed(within time.Duration) {
 	cl.t.Helper()
 	cl.c.SetReadDeadline(time.Now().Add(within))
@@ -297,10 +307,7 @@ func TestReadHeaderTimeout(t *testing.T) {
 	cl := dial(t, addr)
 	start := time.Now()
 	cl.send("GET / HTTP/1.1\r\nHost: a\r\n") // half a head, then nothing
-	cl.closed(10 * time.Second)              // nothing written, as net/http
-	if d := time.Since(start); d < timeout-50*time.Millisecond {
-		t.Errorf("closed after %v, before the %v timeout", d, timeout)
-	}
+	cl.closedByTimeout(start, timeout)       // nothing written, as net/http
 }
 
 // TestReadHeaderTimeoutLater checks the head timeout of a request after
@@ -316,10 +323,7 @@ func TestReadHeaderTimeoutLater(t *testing.T) {
 	cl.response("GET")
 	start := time.Now()
 	cl.send("GET / HTTP/1.1\r\nHo")
-	cl.closed(10 * time.Second) // well before the idle minute
-	if d := time.Since(start); d < timeout-50*time.Millisecond {
-		t.Errorf("closed after %v, before the %v timeout", d, timeout)
-	}
+	cl.closedByTimeout(start, timeout) // well before the idle minute
 }
 
 func TestIdleTimeout(t *testing.T) {
@@ -332,10 +336,7 @@ func TestIdleTimeout(t *testing.T) {
 	cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	cl.response("GET")
 	start := time.Now()
-	cl.closed(10 * time.Second)
-	if d := time.Since(start); d < idle-50*time.Millisecond {
-		t.Errorf("closed after %v idle, before the %v timeout", d, idle)
-	}
+	cl.closedByTimeout(start, idle)
 }
 
 func TestRequestAsHandlerSeesIt(t *testing.T) {
