@@ -26,6 +26,7 @@
 # Loopback only; stops exactly what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH="$PATH:/usr/sbin:/sbin"
 
 if [ $# -ne 2 ]; then
@@ -89,16 +90,10 @@ go build -o "$TMP/report" ./bench/report
 mapfile -t P < <("$TMP/report" ports 6)
 B1=${P[0]} B2=${P[1]} OLD_HTTP=${P[2]} OLD_CL=${P[3]} NEW_HTTP=${P[4]} NEW_CL=${P[5]}
 
-cache="" path=/lb/plain rule="<resin:LoadBalance regexp=\"^/lb/\" cluster=\"app\" strategy=\"round-robin\"/>"
-case $TARGET in
-lb) ;;
-cache) cache='<proxy-cache memory-size="64M"/>' path=/lb/cached ;;
-httpproxy) path=/hp/plain rule="<resin:HttpProxy regexp=\"^/hp/\" addresses=\"127.0.0.1:$B1 127.0.0.1:$B2\"/>" ;;
-*)
+resind_target "$TARGET" "$B1" "$B2" || {
 	echo "ab: AB_TARGET is lb, httpproxy or cache" >&2
 	exit 2
-	;;
-esac
+}
 mkdir -p "$TMP/root"
 # web clusters: one server each, so the two builds do not form a cluster.
 webcluster() {
@@ -132,16 +127,13 @@ for id in old new; do
 	RPID[$id]=$!
 	PIDS+=($!)
 done
-wait_port() {
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "ab: port $1 did not open" >&2
-	cat "$TMP"/*.out >&2
-	exit 1
-}
-for port in "$B1" "$B2" "$OLD_HTTP" "$NEW_HTTP"; do wait_port "$port"; done
+for port in "$B1" "$B2" "$OLD_HTTP" "$NEW_HTTP"; do
+	port_open "$port" || {
+		echo "ab: port $port did not open" >&2
+		cat "$TMP"/*.out >&2
+		exit 1
+	}
+done
 
 OLD_URL=http://127.0.0.1:$OLD_HTTP$path NEW_URL=http://127.0.0.1:$NEW_HTTP$path
 for url in "$OLD_URL" "$NEW_URL"; do

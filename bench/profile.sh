@@ -12,6 +12,7 @@
 # Loopback only; stops exactly what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH="$PATH:/usr/sbin:/sbin"
 
 WHAT=${1:-lb}
@@ -35,16 +36,10 @@ go build -o "$TMP/resind" ./cmd/resind
 mapfile -t P < <("$TMP/report" ports 5)
 B1=${P[0]} B2=${P[1]} WEB=${P[2]} CL=${P[3]} PPROF=${P[4]}
 
-cache="" path=/lb/plain rule="<resin:LoadBalance regexp=\"^/lb/\" cluster=\"app\" strategy=\"round-robin\"/>"
-case $WHAT in
-lb) ;;
-cache) cache='<proxy-cache memory-size="64M"/>' path=/lb/cached ;;
-httpproxy) path=/hp/plain rule="<resin:HttpProxy regexp=\"^/hp/\" addresses=\"127.0.0.1:$B1 127.0.0.1:$B2\"/>" ;;
-*)
+resind_target "$WHAT" "$B1" "$B2" || {
 	echo "usage: $0 [lb|cache|httpproxy] [OUTDIR]" >&2
 	exit 2
-	;;
-esac
+}
 mkdir -p "$TMP/root"
 cat >"$TMP/resin.xml" <<EOF
 <resin xmlns="http://caucho.com/ns/resin" xmlns:resin="urn:java:com.caucho.resin">
@@ -74,15 +69,11 @@ RESIND_PPROF=127.0.0.1:$PPROF taskset -c 1 "$TMP/resind" -conf "$TMP/resin.xml" 
 	-data-directory "$TMP/data" -log-directory "$TMP/log" console >"$TMP/resind.out" 2>&1 &
 PIDS+=($!)
 for port in "$B1" "$B2" "$WEB" "$PPROF"; do
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-		[ "$i" = 100 ] && {
-			echo "port $port did not open" >&2
-			cat "$TMP/resind.out" >&2
-			exit 1
-		}
-		sleep 0.1
-	done
+	port_open "$port" || {
+		echo "port $port did not open" >&2
+		cat "$TMP/resind.out" >&2
+		exit 1
+	}
 done
 url="http://127.0.0.1:$WEB$path"
 curl -s -o /dev/null "$url"
