@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"resind/internal/proctest"
 	"slices"
 	"strings"
 	"sync"
@@ -89,7 +90,7 @@ func TestFastCGIProcessThatDiesIsReplaced(t *testing.T) {
 	if second := pidOf(t, h, "/pid"); second == first {
 		t.Errorf("served by the dead process %d", first)
 	}
-	if alive(first) {
+	if !proctest.Exits(first, 10*time.Second) {
 		t.Errorf("crashed process %d still there", first)
 	}
 }
@@ -105,13 +106,13 @@ func TestFastCGIRegistryCloseStopsProcessesAndTheirChildren(t *testing.T) {
 	defer cancel()
 	reg.Close(ctx)
 	for _, pid := range pids {
-		if alive(pid) {
+		if !proctest.Exits(pid, 10*time.Second) {
 			t.Errorf("process %d survived Close", pid)
 		}
 	}
 	// The grandchild was killed with its process group, but Close waits
 	// only for its own children: the kill lands asynchronously.
-	eventually(t, 5*time.Second, fmt.Sprintf("the spawned child %d to die", child), func() bool { return !alive(child) })
+	eventually(t, 5*time.Second, fmt.Sprintf("the spawned child %d to die", child), func() bool { return !proctest.Alive(child) })
 	if code, _ := get(h, "/"); code != 502 {
 		t.Errorf("after Close: %d, want 502", code)
 	}
@@ -131,8 +132,8 @@ func TestFastCGIRetainStopsWhatIsNoLongerConfigured(t *testing.T) {
 	}
 	pa := a.PIDs()
 	reg.Retain(map[string]bool{kept.Key("fastcgi"): true})
-	eventually(t, 10*time.Second, "the dropped pool to stop", func() bool { return !slices.ContainsFunc(pa, alive) })
-	if len(b.PIDs()) != 1 || !alive(b.PIDs()[0]) {
+	eventually(t, 10*time.Second, "the dropped pool to stop", func() bool { return !slices.ContainsFunc(pa, proctest.Alive) })
+	if len(b.PIDs()) != 1 || !proctest.Alive(b.PIDs()[0]) {
 		t.Error("the retained pool was stopped")
 	}
 }

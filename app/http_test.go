@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net/http/httptest"
+	"resind/internal/proctest"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,7 +73,7 @@ func TestHTTPAppCloseStopsItAndItsChildren(t *testing.T) {
 	pid := a.PID()
 	reg.Close(context.Background())
 	for _, p := range []int{pid, child} {
-		if alive(p) {
+		if !proctest.Exits(p, 10*time.Second) {
 			t.Errorf("process %d survived Close", p)
 		}
 	}
@@ -112,7 +113,7 @@ func TestHTTPAppFailingHealthChecksIsRestarted(t *testing.T) {
 	if logs.FilterMessage("HTTP application health check failed").Len() < 3 {
 		t.Errorf("failed checks not logged: %v", logs.All())
 	}
-	if alive(first) {
+	if !proctest.Exits(first, 10*time.Second) {
 		t.Errorf("sick process %d still runs", first)
 	}
 }

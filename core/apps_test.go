@@ -10,10 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"resind/internal/proctest"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -153,7 +153,7 @@ head -c 100000 /dev/zero
 	b, _ := os.ReadFile(pidFile)
 	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
 		t.Errorf("child pid %q", b)
-	} else if syscall.Kill(pid, 0) == nil && !isZombie(pid) {
+	} else if !proctest.Exits(pid, 10*time.Second) {
 		t.Errorf("the script's child %d outlived the timeout", pid)
 	}
 
@@ -168,16 +168,6 @@ head -c 100000 /dev/zero
 	if w.Body.Len() > 10000 {
 		t.Errorf("big.cgi sent %d bytes past max-output 10000", w.Body.Len())
 	}
-}
-
-func isZombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
 }
 
 var (
@@ -240,18 +230,14 @@ func TestSupervisedAppsStopWhenDroppedByAReloadAndAtShutdown(t *testing.T) {
 	if again := pid("/f/pid"); again != fpid {
 		t.Errorf("reload restarted the FastCGI process: %d then %d", fpid, again)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(hpid, 0) == nil && !isZombie(hpid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("HTTP app %d still runs after the reload dropped it", hpid)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !proctest.Exits(hpid, 10*time.Second) {
+		t.Fatalf("HTTP app %d still runs after the reload dropped it", hpid)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s.Shutdown(ctx)
-	if syscall.Kill(fpid, 0) == nil && !isZombie(fpid) {
+	if !proctest.Exits(fpid, 10*time.Second) {
 		t.Errorf("FastCGI process %d survived Shutdown", fpid)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"resind/internal/proctest"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,19 +84,6 @@ printf 'session=%s\nforwarded-for=%s\nremote=%s\n' "$HTTP_X_RESIN_SESSION_ID" "$
 		}
 	}
 	return s, d
-}
-
-func appRunning(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	st := string(b)
-	i := strings.LastIndexByte(st, ')')
-	return !(i >= 0 && i+2 < len(st) && st[i+2] == 'Z')
 }
 
 func TestAppsServeThreeWaysSurviveKillsAndStopCleanly(t *testing.T) {
@@ -190,7 +178,7 @@ func TestAppsServeThreeWaysSurviveKillsAndStopCleanly(t *testing.T) {
 	pids := []int{pid("/fcgi/pid"), pid("/http/pid"), pid("/fcgi/spawn"), pid("/http/spawn")}
 	s.stop("app-a")
 	for _, p := range pids {
-		if appRunning(p) {
+		if !proctest.Exits(p, 10*time.Second) {
 			t.Errorf("process %d outlived resind stop", p)
 			syscall.Kill(p, syscall.SIGKILL)
 		}
@@ -219,7 +207,7 @@ func TestAppsDieWithAKilledResind(t *testing.T) {
 	syscall.Kill(rpid, syscall.SIGKILL)
 	delete(s.started, "app-a")
 	for _, p := range pids {
-		eventually(t, 10*time.Second, fmt.Sprintf("app process %d to go with resind", p), func() bool { return !appRunning(p) })
+		eventually(t, 10*time.Second, fmt.Sprintf("app process %d to go with resind", p), func() bool { return !proctest.Alive(p) })
 	}
 }
 
@@ -264,7 +252,7 @@ error_log("php says hello to the log");
 	})
 	pid, _ := strconv.Atoi(strings.TrimSpace(body[strings.LastIndex(body, "pid=")+4:]))
 	s.stop("app-a")
-	if pid == 0 || appRunning(pid) {
+	if pid == 0 || !proctest.Exits(pid, 10*time.Second) {
 		t.Errorf("php-cgi %d outlived resind stop", pid)
 	}
 }
@@ -304,7 +292,7 @@ func TestAppsKeptAcrossReloadsAndStoppedWhenRemoved(t *testing.T) {
 	}
 	s.replace("resin.xml", conf)
 	for _, p := range []int{fpid, hpid} {
-		eventually(t, 15*time.Second, fmt.Sprintf("process %d to stop once its rule is gone", p), func() bool { return !appRunning(p) })
+		eventually(t, 15*time.Second, fmt.Sprintf("process %d to stop once its rule is gone", p), func() bool { return !proctest.Alive(p) })
 	}
 	if resp, _ := get(t, base+"/fcgi/pid"); resp.StatusCode != 404 {
 		t.Errorf("GET /fcgi/pid after the rule was removed = %d", resp.StatusCode)
