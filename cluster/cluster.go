@@ -361,12 +361,18 @@ func (n *Node) Stop(ctx context.Context) {
 	}
 	close(n.stop)
 	if n.ml != nil {
-		n.table.announceLeave()
+		// Neither failure stops the stop: the others then see this server
+		// dead instead of left, and the log says why.
+		if err := n.table.announceLeave(); err != nil {
+			n.log.Warn("goodbye not delivered", zap.Error(err))
+		}
 		timeout := 2 * time.Second
 		if d, ok := ctx.Deadline(); ok {
 			timeout = min(timeout, time.Until(d))
 		}
-		n.ml.Leave(timeout)
+		if err := n.ml.Leave(timeout); err != nil {
+			n.log.Warn("leaving the cluster", zap.Error(err))
+		}
 	}
 	if n.raft != nil {
 		if n.raft.State() == raft.Leader {

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -186,8 +188,9 @@ func (t *table) MergeRemoteState([]byte, bool)   {}
 // announceLeave tells every live member this server is stopping. The
 // nodes are built from the configuration: those memberlist's Members
 // returns are its own, which it goes on updating.
-func (t *table) announceLeave() {
+func (t *table) announceLeave() error {
 	msg := []byte(leaveMsg + ":" + t.n.self.ID)
+	var errs []error
 	for _, m := range t.list() {
 		if m.Self || (m.State != StateAlive && m.State != StateSuspect) {
 			continue
@@ -199,14 +202,21 @@ func (t *table) announceLeave() {
 		ip := net.ParseIP(host)
 		if ip == nil {
 			ips, err := net.LookupIP(host)
-			if err != nil || len(ips) == 0 {
+			if err == nil && len(ips) == 0 {
+				err = errors.New("no address")
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %s: %w", m.ID, host, err))
 				continue
 			}
 			ip = ips[0]
 		}
 		port, _ := strconv.Atoi(ps)
-		t.n.ml.SendReliable(&memberlist.Node{Name: m.ID, Addr: ip, Port: uint16(port)}, msg)
+		if err := t.n.ml.SendReliable(&memberlist.Node{Name: m.ID, Addr: ip, Port: uint16(port)}, msg); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", m.ID, err))
+		}
 	}
+	return errors.Join(errs...)
 }
 
 // Members is the state of every configured server, in document order.
