@@ -135,7 +135,7 @@ static void path_session(const char *uri, int n, struct http_head *h)
 static int parse_fields(const char *p, int len, bool request, struct http_head *h)
 {
 	bool have_length = false, chunked = false, other_te = false, keep_alive = false;
-	int i = 0;
+	int i = 0, hosts = 0;
 
 	while (i < len) {
 		int ls = i, le, colon, vs, ve;
@@ -179,6 +179,8 @@ static int parse_fields(const char *p, int len, bool request, struct http_head *
 				h->close = true;
 			if (has_token(p + vs, ve - vs, "keep-alive"))
 				keep_alive = true;
+		} else if (request && eq_fold(p + ls, colon - ls, "host")) {
+			hosts++;
 		} else if (request && eq_fold(p + ls, colon - ls, "expect")) {
 			if (eq_fold(p + vs, ve - vs, "100-continue"))
 				h->expect_continue = true;
@@ -191,9 +193,12 @@ static int parse_fields(const char *p, int len, bool request, struct http_head *
 	if (request) {
 		/*
 		 * A request body must have one unambiguous length, and HTTP/1.0
-		 * has no Transfer-Encoding (RFC 9112 6.1: faulty framing).
+		 * has no Transfer-Encoding (RFC 9112 6.1: faulty framing). An
+		 * HTTP/1.1 request names its host once (RFC 9112 3.2).
 		 */
 		if (other_te || (chunked && have_length) || (chunked && h->minor == 0))
+			return -EINVAL;
+		if (hosts > 1 || (hosts == 0 && h->minor >= 1))
 			return -EINVAL;
 		h->body = chunked ? BODY_CHUNKED : have_length ? BODY_LENGTH : BODY_NONE;
 		if (h->body == BODY_LENGTH && h->length == 0)
