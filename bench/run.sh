@@ -4,10 +4,11 @@
 # Two Go backends (bench/backend, 100-byte body; /cached says max-age=60)
 # sit behind nginx (upstream + keepalive, and a proxy_cache location),
 # HAProxy (roundrobin, http-reuse, and its cache), Go's plain
-# httputil.ReverseProxy (bench/goproxy, the yardstick), two forwarders that do
-# no HTTP work (bench/gofloor: the floor of Go with goroutines, with one
+# httputil.ReverseProxy (bench/goproxy, the yardstick), three forwarders that
+# do no HTTP work (bench/gofloor: the floor of Go with goroutines, with one
 # epoll loop, and with that loop's system calls hidden from the runtime),
-# and two resind web-tier
+# the last of them once more doing a lean proxy's HTTP work, and two resind
+# web-tier
 # servers: web-p (HttpProxy and LoadBalance to the backends, no cache) and
 # web-c (LoadBalance through <proxy-cache>). wrk (HTTP/1.1 keep-alive) runs
 # against each target in interleaved rounds (A B C … A B C …), first with
@@ -24,11 +25,13 @@
 #   BENCH_TARGETS="…"    a subset of: nginx haproxy go-reverseproxy
 #                        resind-httpproxy resind-lb nginx-cache haproxy-cache
 #                        resind-cache go-floor-goroutine go-floor-epoll
-#                        go-floor-raw (go-reverseproxy: bench/goproxy, plain
+#                        go-floor-raw go-floor-raw-http (go-reverseproxy: bench/goproxy, plain
 #                        httputil.ReverseProxy, the yardstick for net/http;
 #                        go-floor-*: bench/gofloor, a forwarder doing no HTTP
 #                        work: Go's floor with goroutines, with one epoll
-#                        loop, and with that loop's system calls raw)
+#                        loop, and with that loop's system calls raw;
+#                        go-floor-raw-http: the raw loop doing a lean
+#                        proxy's HTTP work and access log, as nginx does)
 #   BENCH_SOAK=0         seconds of a longer run against resind with its RSS
 #                        sampled before, during and after (e.g. 60)
 #   BENCH_MAX=600        the whole run is stopped after this many seconds
@@ -49,7 +52,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
 MODES=${BENCH_MODES:-unpinned pinned}
-TARGETS=${BENCH_TARGETS:-nginx haproxy go-reverseproxy go-floor-goroutine go-floor-epoll go-floor-raw resind-httpproxy resind-lb nginx-cache haproxy-cache resind-cache}
+TARGETS=${BENCH_TARGETS:-nginx haproxy go-reverseproxy go-floor-goroutine go-floor-epoll go-floor-raw go-floor-raw-http resind-httpproxy resind-lb nginx-cache haproxy-cache resind-cache}
 SOAK=${BENCH_SOAK:-0}
 MAX=${BENCH_MAX:-600}
 NGINX_LOG=${BENCH_NGINX_LOG:-on}
@@ -168,10 +171,10 @@ elif ! go build -o "$TMP/bin/resind" ./cmd/resind 2>"$TMP/resind-build.log"; the
 	say "$RESIND_WHY"
 fi
 
-mapfile -t PORTS < <("$TMP/bin/report" ports 12)
+mapfile -t PORTS < <("$TMP/bin/report" ports 13)
 B1=${PORTS[0]} B2=${PORTS[1]} NGINX=${PORTS[2]} HAP=${PORTS[3]}
 WEBP=${PORTS[4]} WEBP_CL=${PORTS[5]} WEBC=${PORTS[6]} WEBC_CL=${PORTS[7]} GOPROXY=${PORTS[8]}
-FLOORG=${PORTS[9]} FLOORE=${PORTS[10]} FLOORR=${PORTS[11]}
+FLOORG=${PORTS[9]} FLOORE=${PORTS[10]} FLOORR=${PORTS[11]} FLOORH=${PORTS[12]}
 
 cat >"$TMP/report.lua" <<'EOF'
 -- One machine-readable line: requests, duration (us), p50 and p99 (us),
@@ -311,6 +314,7 @@ target_url() {
 	go-floor-goroutine) echo "http://127.0.0.1:$FLOORG/plain" ;;
 	go-floor-epoll) echo "http://127.0.0.1:$FLOORE/plain" ;;
 	go-floor-raw) echo "http://127.0.0.1:$FLOORR/plain" ;;
+	go-floor-raw-http) echo "http://127.0.0.1:$FLOORH/lb/plain" ;;
 	resind-httpproxy) echo "http://127.0.0.1:$WEBP/hp/plain" ;;
 	resind-lb) echo "http://127.0.0.1:$WEBP/lb/plain" ;;
 	nginx-cache) echo "http://127.0.0.1:$NGINX/cached" ;;
@@ -328,6 +332,7 @@ target_proc() {
 	go-floor-goroutine) echo floor-goroutine ;;
 	go-floor-epoll) echo floor-epoll ;;
 	go-floor-raw) echo floor-raw ;;
+	go-floor-raw-http) echo floor-http ;;
 	resind-cache) echo web-c ;;
 	resind-*) echo web-p ;;
 	esac
@@ -385,6 +390,7 @@ start_mode() {
 	start floor-goroutine "$proxy" "$TMP/bin/gofloor" -mode goroutine -addr "127.0.0.1:$FLOORG" "127.0.0.1:$B1" "127.0.0.1:$B2"
 	start floor-epoll "$proxy" "$TMP/bin/gofloor" -mode epoll -addr "127.0.0.1:$FLOORE" "127.0.0.1:$B1" "127.0.0.1:$B2"
 	start floor-raw "$proxy" "$TMP/bin/gofloor" -mode epoll-raw -addr "127.0.0.1:$FLOORR" "127.0.0.1:$B1" "127.0.0.1:$B2"
+	start floor-http "$proxy" "$TMP/bin/gofloor" -mode epoll-raw-http -log "$TMP/floor-http.log" -addr "127.0.0.1:$FLOORH" "127.0.0.1:$B1" "127.0.0.1:$B2"
 	local down=()
 	wait_port nginx "$NGINX" || down+=(nginx)
 	wait_port haproxy "$HAP" || down+=(haproxy)
@@ -392,6 +398,7 @@ start_mode() {
 	wait_port floor-goroutine "$FLOORG" || down+=(floor-goroutine)
 	wait_port floor-epoll "$FLOORE" || down+=(floor-epoll)
 	wait_port floor-raw "$FLOORR" || down+=(floor-raw)
+	wait_port floor-http "$FLOORH" || down+=(floor-http)
 	if [ -n "$RESIND_OK" ]; then
 		local id port
 		for id in web-p web-c; do

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -21,6 +22,13 @@ type fdConn struct {
 	peer    *fdConn // a client's backend while its request is out, and back
 	buf     []byte
 	n       int // bytes of an answer read so far (backends)
+
+	// With HTTP work (-mode epoll-raw-http): a client's address, the
+	// request's parts for the log, and the buffer each way's rewritten
+	// head is built in.
+	client string
+	ri     reqInfo
+	out    []byte
 }
 
 type loop struct {
@@ -33,6 +41,7 @@ type loop struct {
 	conns    map[int]*fdConn
 	idle     [][]*fdConn
 	next     int
+	work     *httpWork // nil: no HTTP work
 }
 
 // serveEpoll runs the loop on the calling (locked) thread. Reads and
@@ -45,7 +54,7 @@ type loop struct {
 // the wait (no hand-off to another thread, no wake-ups of the scheduler);
 // the runtime's preemption signal interrupts a long wait (EINTR) when it
 // needs the thread, and the loop then yields. That is Go used as C is.
-func serveEpoll(ln *net.TCPListener, backends []string, raw bool) error {
+func serveEpoll(ln *net.TCPListener, backends []string, raw bool, work *httpWork) error {
 	f, err := ln.File()
 	if err != nil {
 		return err
@@ -54,7 +63,7 @@ func serveEpoll(ln *net.TCPListener, backends []string, raw bool) error {
 	if err := unix.SetNonblock(lfd, true); err != nil {
 		return err
 	}
-	l := &loop{listener: f, raw: raw, conns: make(map[int]*fdConn), idle: make([][]*fdConn, len(backends))}
+	l := &loop{listener: f, raw: raw, work: work, conns: make(map[int]*fdConn), idle: make([][]*fdConn, len(backends))}
 	for _, b := range backends {
 		ap, err := netip.ParseAddrPort(b)
 		if err != nil || !ap.Addr().Is4() {
@@ -80,6 +89,9 @@ func serveEpoll(ln *net.TCPListener, backends []string, raw bool) error {
 				continue
 			}
 			return err
+		}
+		if l.work != nil {
+			l.work.tick(time.Now())
 		}
 		for _, e := range events[:n] {
 			fd := int(e.Fd)
@@ -110,6 +122,15 @@ func (l *loop) accept(lfd int) {
 		}
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		c := &fdConn{fd: fd, backend: -1, buf: make([]byte, 8<<10)}
+		if l.work != nil {
+			c.client = "-"
+			if sa, err := unix.Getpeername(fd); err == nil {
+				if a, ok := sa.(*unix.SockaddrInet4); ok {
+					c.client = netip.AddrFrom4(a.Addr).String()
+				}
+			}
+			c.out = make([]byte, 0, 16<<10)
+		}
 		if l.watch(fd) != nil {
 			unix.Close(fd)
 			continue
@@ -138,15 +159,27 @@ func (l *loop) request(c *fdConn) {
 		l.close(c)
 		return
 	}
-	i := l.next % len(l.backends)
-	l.next++
+	req, i := c.buf[:n], -1
+	if l.work != nil {
+		var ok bool
+		c.out, i, c.ri, ok = l.work.request(c.out[:0], req, c.client, len(l.backends))
+		if !ok {
+			l.close(c)
+			return
+		}
+		req = c.out
+	}
+	if i < 0 {
+		i = l.next % len(l.backends)
+		l.next++
+	}
 	b := l.backendConn(i)
 	if b == nil {
 		l.close(c)
 		return
 	}
 	b.peer, c.peer, b.n = c, b, 0
-	if w, err := l.write(b.fd, c.buf[:n]); err != nil || w != n {
+	if w, err := l.write(b.fd, req); err != nil || w != len(req) {
 		l.close(c)
 	}
 }
@@ -184,6 +217,10 @@ func (l *loop) answer(b *fdConn) {
 		return
 	}
 	b.n += k
+	if l.work != nil {
+		l.answerHTTP(b)
+		return
+	}
 	m := complete(b.buf[:b.n])
 	if m == 0 && b.n < len(b.buf) {
 		return
@@ -196,6 +233,35 @@ func (l *loop) answer(b *fdConn) {
 	b.peer, c.peer = nil, nil
 	l.idle[b.backend] = append(l.idle[b.backend], b)
 	if w, err := l.write(c.fd, b.buf[:m]); err != nil || w != m {
+		l.close(c)
+	}
+}
+
+// answerHTTP is answer with the HTTP work: the client gets the rewritten
+// head, the exchange is logged, the backend connection is kept if it may be.
+func (l *loop) answerHTTP(b *fdConn) {
+	c := b.peer
+	if c == nil {
+		l.close(b)
+		return
+	}
+	out, m, status, keep, ok := l.work.answer(c.out[:0], b.buf[:b.n], c.ri.head)
+	if !ok || (m == 0 && b.n == len(b.buf)) || (m != 0 && m != b.n) {
+		l.close(b)
+		return
+	}
+	if m == 0 {
+		return
+	}
+	c.out = out
+	l.work.logLine(c.buf, c.ri, c.client, status, m-bytes.Index(b.buf[:m], crlfcrlf)-4)
+	b.peer, c.peer = nil, nil
+	if keep {
+		l.idle[b.backend] = append(l.idle[b.backend], b)
+	} else {
+		l.close(b)
+	}
+	if w, err := l.write(c.fd, out); err != nil || w != len(out) || c.ri.close {
 		l.close(c)
 	}
 }

@@ -7,6 +7,6 @@ import (
 	"net"
 )
 
-func serveEpoll(*net.TCPListener, []string, bool) error {
+func serveEpoll(*net.TCPListener, []string, bool, *httpWork) error {
 	return errors.New("gofloor: -mode epoll needs Linux")
 }

@@ -15,6 +15,10 @@
 //	-mode epoll-raw  the same loop with raw system calls the Go runtime
 //	                 does not see: no hand-off of the thread's P around
 //	                 each call, no scheduler wake-ups
+//	-mode epoll-raw-http
+//	                 the raw loop doing a lean proxy's HTTP work (httpwork.go):
+//	                 strict parsing, routing, stickiness, header rewriting
+//	                 both ways, a buffered access log (-log FILE)
 //
 // What separates the goroutine floor from nginx is what Go's runtime costs
 // around each system call and wait (a read that finds nothing, park,
@@ -30,6 +34,7 @@ import (
 	"flag"
 	"log"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -37,11 +42,12 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9000", "loopback address to listen on")
-	mode := flag.String("mode", "goroutine", "goroutine, epoll or epoll-raw")
+	mode := flag.String("mode", "goroutine", "goroutine, epoll, epoll-raw or epoll-raw-http")
+	logPath := flag.String("log", os.DevNull, "access log of -mode epoll-raw-http")
 	flag.Parse()
 	backends := flag.Args()
 	if len(backends) == 0 {
-		log.Fatal("usage: gofloor -mode goroutine|epoll|epoll-raw -addr HOST:PORT BACKEND...")
+		log.Fatal("usage: gofloor -mode goroutine|epoll|epoll-raw|epoll-raw-http [-log FILE] -addr HOST:PORT BACKEND...")
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -50,9 +56,15 @@ func main() {
 	switch *mode {
 	case "goroutine":
 		serveGoroutines(ln, backends)
-	case "epoll", "epoll-raw":
+	case "epoll", "epoll-raw", "epoll-raw-http":
+		var work *httpWork
+		if *mode == "epoll-raw-http" {
+			if work, err = newHTTPWork(*logPath); err != nil {
+				log.Fatal(err)
+			}
+		}
 		runtime.LockOSThread()
-		if err := serveEpoll(ln.(*net.TCPListener), backends, *mode == "epoll-raw"); err != nil {
+		if err := serveEpoll(ln.(*net.TCPListener), backends, *mode != "epoll", work); err != nil {
 			log.Fatal(err)
 		}
 	default:
