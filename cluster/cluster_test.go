@@ -100,6 +100,31 @@ func TestStoppedServerIsSeenLeft(t *testing.T) {
 	})
 }
 
+// A server stopped just after it started may not yet have heard from a
+// member that already counts it alive; its goodbye must reach that member
+// all the same, or the member reports it dead.
+func TestServerStoppedBeforeItSawAPeerIsSeenLeft(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2, "")
+	eventually(t, 30*time.Second, "app-1 alive", func() error {
+		if m := tc.member(0, "app-1"); m.State != StateAlive {
+			return fmtErr("%s", m.State)
+		}
+		return nil
+	})
+	tab := tc.nodes[1].table
+	tab.mu.Lock()
+	tab.members["app-0"].State = StateUnknown
+	tab.mu.Unlock()
+	tc.stop(1)
+	eventually(t, 30*time.Second, "app-1 left", func() error {
+		if m := tc.member(0, "app-1"); m.State != StateLeft {
+			return fmtErr("%s", m.State)
+		}
+		return nil
+	})
+}
+
 func TestOneServerIsItsOwnTriad(t *testing.T) {
 	t.Parallel()
 	tc := newTestCluster(t, 1, "")

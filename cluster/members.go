@@ -185,38 +185,57 @@ func (t *table) GetBroadcasts(int, int) [][]byte { return nil }
 func (t *table) LocalState(bool) []byte          { return nil }
 func (t *table) MergeRemoteState([]byte, bool)   {}
 
-// announceLeave tells every live member this server is stopping. The
-// nodes are built from the configuration: those memberlist's Members
-// returns are its own, which it goes on updating.
+// announceLeave tells the other members this server is stopping, all at
+// once, each bounded by memberlist's TCP timeout. The nodes are built from
+// the configuration: those memberlist's Members returns are its own, which
+// it goes on updating. A member not yet seen is told too: a server stopped
+// just after it started may not have heard from a member that has already
+// heard from it (a failure to reach such a member is not an error). Only
+// members known dead or gone are skipped.
 func (t *table) announceLeave() error {
 	msg := []byte(leaveMsg + ":" + t.n.self.ID)
-	var errs []error
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
 	for _, m := range t.list() {
-		if m.Self || (m.State != StateAlive && m.State != StateSuspect) {
+		if m.Self || m.State == StateDead || m.State == StateLeft {
 			continue
 		}
-		host, ps, err := net.SplitHostPort(m.Address)
-		if err != nil {
-			continue
-		}
-		ip := net.ParseIP(host)
-		if ip == nil {
-			ips, err := net.LookupIP(host)
-			if err == nil && len(ips) == 0 {
-				err = errors.New("no address")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := t.sendGoodbye(m, msg)
+			if err != nil && m.State != StateUnknown {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", m.ID, err))
+				mu.Unlock()
 			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %s: %w", m.ID, host, err))
-				continue
-			}
-			ip = ips[0]
-		}
-		port, _ := strconv.Atoi(ps)
-		if err := t.n.ml.SendReliable(&memberlist.Node{Name: m.ID, Addr: ip, Port: uint16(port)}, msg); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", m.ID, err))
-		}
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
+}
+
+func (t *table) sendGoodbye(m MemberStatus, msg []byte) error {
+	host, ps, err := net.SplitHostPort(m.Address)
+	if err != nil {
+		return err
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		ips, err := net.LookupIP(host)
+		if err == nil && len(ips) == 0 {
+			err = errors.New("no address")
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", host, err)
+		}
+		ip = ips[0]
+	}
+	port, _ := strconv.Atoi(ps)
+	return t.n.ml.SendReliable(&memberlist.Node{Name: m.ID, Addr: ip, Port: uint16(port)}, msg)
 }
 
 // Members is the state of every configured server, in document order.
