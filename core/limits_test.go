@@ -20,6 +20,7 @@ import (
 	"net/http/httptrace"
 	"os"
 	"path/filepath"
+	"resind/internal/porttest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -66,12 +67,7 @@ func limitedServer(t *testing.T, lim conf.Limits, socketTimeout time.Duration, t
 // line of the answer ("" when the connection closed without one).
 func rawExchange(t *testing.T, addr, raw string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := porttest.Dial(t, addr)
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"resind/internal/porttest"
 	"strings"
 	"sync"
 	"testing"
@@ -123,12 +124,7 @@ type hostilePorts struct{ Backend, Cluster, HTTP int }
 // what reached the app tier instead.
 func rawResponses(t *testing.T, addr, raw string, want int) (codes []int, heads []http.Header, closed bool) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := porttest.Dial(t, addr)
 	io.WriteString(c, raw)
 	br := bufio.NewReader(c)
 	for len(codes) < want {

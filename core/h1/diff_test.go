@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"resind/internal/porttest"
 	"slices"
 	"sort"
 	"strconv"
@@ -365,12 +366,8 @@ const probe = "GET /small?probe HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n
 // back.
 func (ex exchange) run(t testing.TB, addr string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := porttest.Dial(t, addr)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	var methods []string
 	for i, p := range ex.parts {
 		if i > 0 {

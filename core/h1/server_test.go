@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"resind/internal/porttest"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,12 +45,7 @@ type client struct {
 
 func dial(t *testing.T, addr string) *client {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := porttest.Dial(t, addr)
 	return &client{t: t, c: c, br: bufio.NewReader(c)}
 }
 

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const lowest = 10000
@@ -72,4 +73,18 @@ func ephemeralLow() int {
 		return 32768
 	}
 	return n
+}
+
+// Dial opens a connection to addr for a test that speaks raw bytes: closed
+// when the test ends, and with a 10 s deadline so that a server that never
+// answers fails the test instead of hanging it.
+func Dial(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
 }
