@@ -38,11 +38,25 @@ test-deps:
 	fi
 
 # Each fuzz target for FUZZTIME: go test -fuzz takes one target at a time.
+# Go 1.26's fuzzing coordinator can end a clean run with a bare "context
+# deadline exceeded" when FUZZTIME runs out mid-input (go.dev/issue/75804,
+# fixed in Go 1.27): that is reported and skipped; a failure with a
+# reproducer written under testdata/fuzz fails the target.
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
+		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "fuzz $$pkg $$f"; \
-			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+			before=$$(ls $$dir/testdata/fuzz/$$f 2>/dev/null | wc -l); \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1); rc=$$?; \
+			echo "$$out" | tail -3; \
+			after=$$(ls $$dir/testdata/fuzz/$$f 2>/dev/null | wc -l); \
+			if [ $$rc -ne 0 ]; then \
+				if [ "$$after" = "$$before" ] && echo "$$out" | grep -q '^    context deadline exceeded$$' && \
+					! echo "$$out" | grep -q 'Failing input written'; then \
+					echo "fuzz $$f: the coordinator's end-of-time race (go.dev/issue/75804), no failing input: skipped"; \
+				else echo "$$out"; exit 1; fi; \
+			fi; \
 		done; \
 	done
 
