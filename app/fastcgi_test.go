@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"resind/internal/proctest"
 	"slices"
 	"strings"
@@ -80,7 +81,11 @@ func TestFastCGIProcessThatDiesIsReplaced(t *testing.T) {
 	p, _ := reg.FastCGI(fcgiSpec(1, 1, time.Minute))
 	h := fcgiHandler(p, 5*time.Second)
 	first := pidOf(t, h, "/pid")
-	if code, body := get(h, "/crash"); code != 502 || !strings.Contains(body, "hello") {
+	// A POST: a GET that failed on the kept connection would be sent once
+	// more, to the process started in its place, and crash that one too.
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("POST", "/crash", nil))
+	if code, body := w.Code, w.Body.String(); code != 502 || !strings.Contains(body, "hello") {
 		t.Errorf("the request that crashed its process: %d %q, want 502 naming the app", code, body)
 	}
 	eventually(t, 5*time.Second, "a new process", func() bool {

@@ -127,8 +127,11 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, s Script) {
 		}
 		reused := c.reused && attempt == 0
 		h.Pool.Put(c, false)
-		if ctx.Err() == nil && reused && isStale(err) {
-			continue // an idle connection the responder had closed
+		// An idle connection the responder had closed looks the same as a
+		// responder that died of this request: only a request that may be
+		// sent twice (RFC 9110 9.2.2) is tried again, as net/http does.
+		if ctx.Err() == nil && reused && isStale(err) && replayable(r) {
+			continue
 		}
 		h.fail(w, r, ctx, err, "failed to answer")
 		return
@@ -204,6 +207,17 @@ func isStale(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "broken pipe") ||
 		strings.Contains(err.Error(), "connection reset")
+}
+
+// replayable reports whether r may be sent to the application a second
+// time: an idempotent method, or a request that says it carries an
+// idempotency key.
+func replayable(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return r.Header.Get("Idempotency-Key") != "" || r.Header.Get("X-Idempotency-Key") != ""
 }
 
 func isHop(k string) bool {

@@ -114,6 +114,18 @@ func TestHandlerAnswers504WhenTheApplicationIsSlow(t *testing.T) {
 	}
 }
 
+// staleIdle makes the pool's idle connection one the responder has closed.
+func staleIdle(pool *AddressPool) {
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	pool.idle[0].nc.(*net.TCPConn).CloseRead()
+	pool.idle[0].nc.Close()
+	stale := NewConn(pool.idle[0].nc)
+	stale.reused = true
+	stale.idle = time.Now() // young enough for the pool to hand it out
+	pool.idle[0] = stale
+}
+
 func TestHandlerRetriesOnceWhenAnIdleConnectionWasClosed(t *testing.T) {
 	t.Parallel()
 	addr, cl := responder(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
@@ -121,18 +133,47 @@ func TestHandlerRetriesOnceWhenAnIdleConnectionWasClosed(t *testing.T) {
 	h := &Handler{Pool: pool, Name: addr, Timeout: 5 * time.Second}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
-	// The responder drops its side of the idle connection.
-	pool.mu.Lock()
-	pool.idle[0].nc.(*net.TCPConn).CloseRead()
-	pool.idle[0].nc.Close()
-	stale := NewConn(pool.idle[0].nc)
-	stale.reused = true
-	pool.idle[0] = stale
-	pool.mu.Unlock()
+	staleIdle(pool)
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
 	if w.Code != 200 || w.Body.String() != "ok" {
 		t.Errorf("after a stale connection: %d %q (%d connections)", w.Code, w.Body.String(), cl.n.Load())
+	}
+}
+
+// A POST that fails on a kept connection may have been what killed the
+// responder: it is answered 502, not sent again (unless it says it carries
+// an idempotency key).
+func TestHandlerDoesNotReplayAPostOnAClosedIdleConnection(t *testing.T) {
+	t.Parallel()
+	var posts atomic.Int64
+	addr, _ := responder(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" {
+			posts.Add(1)
+		}
+		io.WriteString(w, "ok")
+	})
+	pool := NewAddressPool(addr)
+	h := &Handler{Pool: pool, Name: addr, Timeout: 5 * time.Second}
+	for _, tc := range []struct {
+		key  string
+		want int
+	}{{"", 502}, {"k-1", 200}} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+		staleIdle(pool)
+		before := posts.Load()
+		r := httptest.NewRequest("POST", "/", strings.NewReader("a=1"))
+		if tc.key != "" {
+			r.Header.Set("Idempotency-Key", tc.key)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tc.want {
+			t.Errorf("POST (Idempotency-Key %q) on a closed idle connection: %d, want %d", tc.key, w.Code, tc.want)
+		}
+		if n := posts.Load() - before; tc.want == 502 && n != 0 {
+			t.Errorf("the POST reached the responder %d times after the 502", n)
+		}
 	}
 }
 
