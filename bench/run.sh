@@ -38,6 +38,8 @@
 #   BENCH_KEEP=1         keep the temp directory (configs, logs, results)
 #   BENCH_RESIND=FILE    measure this resind binary instead of building one
 #   BENCH_RESULTS=FILE   also copy the raw results (TSV) there
+#   BENCH_RESIND_ENV="K=V …"  environment for resind only (e.g. GOMAXPROCS=1;
+#                        pinned mode's GOMAXPROCS 1 still applies there)
 #   BENCH_NGINX_LOG=on   nginx writes a combined access log, buffered and
 #                        flushed every second, as resind always writes its
 #                        own ("off": no log, as HAProxy without syslog)
@@ -56,6 +58,7 @@ TARGETS=${BENCH_TARGETS:-nginx haproxy go-reverseproxy go-floor-goroutine go-flo
 SOAK=${BENCH_SOAK:-0}
 MAX=${BENCH_MAX:-600}
 NGINX_LOG=${BENCH_NGINX_LOG:-on}
+RESIND_ENV=${BENCH_RESIND_ENV:-}
 BODY=100
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -404,7 +407,7 @@ start_mode() {
 		for id in web-p web-c; do
 			port=$WEBP
 			[ $id = web-c ] && port=$WEBC
-			start "$id" "$proxy" "$TMP/bin/resind" -conf "$TMP/resind/resin.xml" -server "$id" \
+			start "$id" "$proxy" env $RESIND_ENV "$TMP/bin/resind" -conf "$TMP/resind/resin.xml" -server "$id" \
 				-data-directory "$TMP/resind/data" -log-directory "$TMP/resind/log" console
 			wait_port "$id" "$port" || down+=("$id")
 		done
@@ -544,7 +547,7 @@ for mode in $MODES; do
 done
 
 echo
-echo "resind vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') and HAProxy $(haproxy -v | awk 'NR==1{print $3}'), loopback, $(nproc) CPUs, HTTP/1.1 keep-alive; access logs: resind on, nginx $NGINX_LOG, HAProxy off"
+echo "resind vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') and HAProxy $(haproxy -v | awk 'NR==1{print $3}'), loopback, $(nproc) CPUs, HTTP/1.1 keep-alive; access logs: resind on, nginx $NGINX_LOG, HAProxy off${RESIND_ENV:+; resind run with $RESIND_ENV}"
 echo "proxy CPU: cores busy (utime+stime of the proxy's process tree ÷ wall time); ×nginx, ×haproxy: req/s ÷ the reference's req/s in the same round (median),"
 echo "references: nginx and haproxy for proxy rows, nginx-cache and haproxy-cache for cache rows; origin: share of requests that reached the backends"
 echo "a proxy CPU well under 1.00 per proxy core means the proxy was not the bottleneck (pinned: CPU 0, wrk + backends, usually is): compare req/s/core and ×nginx/core"
