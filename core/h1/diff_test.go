@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"resind/internal/porttest"
 	"slices"
@@ -63,6 +64,28 @@ import (
 var bigBody = strings.Repeat("0123456789abcdef", 200) // 3200 bytes
 
 // diffHandler is the set of handlers both servers run, by path.
+// diffFiles is the directory of the files the file handlers serve, made
+// by TestMain.
+var diffFiles string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "h1-test-")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "big"), []byte(bigBody+bigBody+bigBody), 0o644)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "small"), []byte("<p>small</p>"), 0o644)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	diffFiles = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 func diffHandler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(path string, f func(w http.ResponseWriter, r *http.Request)) {
@@ -88,6 +111,45 @@ func diffHandler() http.Handler {
 		// follows it is HTML.
 		io.WriteString(w, "<html")
 		io.WriteString(w, "><body>"+bigBody+"</body></html>")
+	})
+	// Files, as static content is served: http.ServeContent copies the
+	// file through the writer's ReadFrom (sendfile on a TCP connection).
+	bigFile, smallFile := filepath.Join(diffFiles, "big"), filepath.Join(diffFiles, "small")
+	modTime := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
+	serveFile := func(name string) func(w http.ResponseWriter, r *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) {
+			f, err := os.Open(name)
+			if err != nil {
+				panic(err)
+			}
+			defer f.Close()
+			http.ServeContent(w, r, "", modTime, f)
+		}
+	}
+	h("/file", serveFile(bigFile))
+	h("/file-small", serveFile(smallFile))
+	h("/copy-unsized", func(w http.ResponseWriter, r *http.Request) {
+		f, _ := os.Open(bigFile)
+		defer f.Close()
+		io.Copy(w, struct{ io.Reader }{f}) // no length: chunked
+	})
+	h("/copy-cl", func(w http.ResponseWriter, r *http.Request) {
+		f, _ := os.Open(bigFile)
+		defer f.Close()
+		w.Header().Set("Content-Length", strconv.Itoa(3*len(bigBody)))
+		io.Copy(w, io.LimitReader(f, int64(3*len(bigBody))))
+	})
+	h("/copy-cl-short", func(w http.ResponseWriter, r *http.Request) {
+		f, _ := os.Open(bigFile)
+		defer f.Close()
+		w.Header().Set("Content-Length", strconv.Itoa(4*len(bigBody)))
+		io.Copy(w, f) // a quarter short: the connection closes
+	})
+	h("/copy-after-write", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "<html><body>"+bigBody)
+		f, _ := os.Open(bigFile)
+		defer f.Close()
+		io.Copy(w, f)
 	})
 	h("/cl", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "5")
@@ -602,6 +664,7 @@ func req(method, target, proto string, fields ...string) string {
 
 var diffPaths = []string{
 	"/small", "/small-bytes", "/empty", "/large", "/large-pieces", "/large-after-small",
+	"/file", "/file-small", "/copy-unsized", "/copy-cl", "/copy-cl-short", "/copy-after-write",
 	"/cl", "/cl-large", "/cl-overflow", "/cl-exact-then-more", "/cl-short", "/cl-invalid",
 	"/204", "/304", "/103", "/sniff", "/nosniff", "/encoded", "/nodate",
 	"/flush", "/flush-empty", "/trailer", "/trailer-prefix", "/trailer-prefix-late",

@@ -193,6 +193,45 @@ func (w *response) WriteString(s string) (int, error) {
 	return w.Write([]byte(s))
 }
 
+// ReadFrom lets a file go out with sendfile, as net/http's writer does:
+// the first sniffLen bytes go through Write (the head may need them for
+// its Content-Type, and src is read before anything is sent); then, once
+// the head is written and the body is neither chunked nor dropped (HEAD,
+// 204, 304), the rest goes from src straight to the connection. A body
+// longer than its Content-Length closes the connection, as with Write in
+// net/http's ReadFrom.
+func (w *response) ReadFrom(src io.Reader) (n int64, err error) {
+	rf, ok := w.cn.c.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(writerOnly{w}, src)
+	}
+	if !w.wroteHead {
+		n, err = io.Copy(writerOnly{w}, io.LimitReader(src, sniffLen))
+		if err != nil || n < sniffLen {
+			return n, err
+		}
+		if w.handlerDone.Load() {
+			return n, http.ErrHandlerTimeout
+		}
+		if !w.wroteHead {
+			w.writeHead(false, nil)
+		}
+	}
+	if w.chunked || !w.bodyAllowed() || w.req.Method == http.MethodHead || w.handlerDone.Load() {
+		m, err := io.Copy(writerOnly{w}, src)
+		return n + m, err
+	}
+	if err := w.cn.bw.Flush(); err != nil {
+		return n, err
+	}
+	m, err := rf.ReadFrom(src)
+	w.written += m
+	return n + m, err
+}
+
+// writerOnly hides ReadFrom from io.Copy.
+type writerOnly struct{ io.Writer }
+
 // writeBody writes p as body bytes, chunked or not, after the head.
 func (w *response) writeBody(p []byte) error {
 	if w.req.Method == http.MethodHead {
