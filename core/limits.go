@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/netutil"
-
 	"resind/conf"
 )
 
@@ -312,22 +310,79 @@ func tlsConfig(t *conf.TLS) (*tls.Config, error) {
 // it, Accept waits for one to close and new clients wait in the kernel's
 // accept queue rather than being refused. Closing it twice (drain, then
 // http.Server's Shutdown) is not an error.
+//
+// It is x/net/netutil's LimitListener, but a TCP connection it hands out
+// is still a *net.TCPConn underneath (limitedTCPConn embeds it): its
+// ReadFrom is what lets net/http's and core/h1's writers send a static
+// file with sendfile, which netutil's wrapper hides.
 func limitListener(ln net.Listener, max int) net.Listener {
+	l := &limitedListener{Listener: ln, done: make(chan struct{})}
 	if max > 0 {
-		ln = netutil.LimitListener(ln, max)
+		l.sem = make(chan struct{}, max)
 	}
-	return &onceCloseListener{Listener: ln}
+	return l
 }
 
-type onceCloseListener struct {
+type limitedListener struct {
 	net.Listener
+	sem  chan struct{} // nil: no limit
+	done chan struct{} // closed by Close: no more waiting for a slot
 	once sync.Once
 	err  error
 }
 
-func (l *onceCloseListener) Close() error {
-	l.once.Do(func() { l.err = l.Listener.Close() })
+func (l *limitedListener) Accept() (net.Conn, error) {
+	if l.sem == nil {
+		return l.Listener.Accept()
+	}
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	release := func() { <-l.sem }
+	if tc, ok := c.(*net.TCPConn); ok {
+		return &limitedTCPConn{TCPConn: tc, release: release}, nil
+	}
+	return &limitedConn{Conn: c, release: release}, nil
+}
+
+func (l *limitedListener) Close() error {
+	l.once.Do(func() {
+		l.err = l.Listener.Close()
+		close(l.done)
+	})
 	return l.err
+}
+
+// limitedTCPConn and limitedConn give their slot back when first closed.
+type limitedTCPConn struct {
+	*net.TCPConn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedTCPConn) Close() error {
+	err := c.TCPConn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 // escapeControls percent-encodes the control characters of a rewritten

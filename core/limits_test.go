@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -193,6 +194,60 @@ func TestConnectionMaxQueuesTheNextConnection(t *testing.T) {
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("the queued connection after a slot freed: %v %v", resp, err)
+	}
+}
+
+// A connection under connection-max keeps the TCP connection's ReadFrom
+// (static files go out with sendfile through it), gives its slot back once
+// however often it is closed, and Close ends an Accept waiting for a slot.
+func TestLimitListenerKeepsSendfileAndCountsEachConnectionOnce(t *testing.T) {
+	t.Parallel()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := limitListener(inner, 1)
+	defer ln.Close()
+	accept := func() (net.Conn, error) {
+		porttest.Dial(t, inner.Addr().String())
+		return ln.Accept()
+	}
+	c, err := accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.(io.ReaderFrom); !ok {
+		t.Errorf("accepted %T: no ReadFrom, so no sendfile for static files", c)
+	}
+	c.Close()
+	c.Close() // a second close must not free a second slot
+	c, err = accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	porttest.Dial(t, inner.Addr().String()) // waits: the one slot is taken
+	waited := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Close()
+		}
+		waited <- err
+	}()
+	select {
+	case err := <-waited:
+		t.Fatalf("a second connection was accepted (%v) with the limit of 1 held", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	ln.Close()
+	select {
+	case err := <-waited:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Accept waiting for a slot after Close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end an Accept waiting for a slot")
 	}
 }
 
