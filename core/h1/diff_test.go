@@ -76,6 +76,9 @@ func TestMain(m *testing.M) {
 	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, "small"), []byte("<p>small</p>"), 0o644)
 	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "mid"), []byte(bigBody), 0o644)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -128,6 +131,7 @@ func diffHandler() http.Handler {
 	}
 	h("/file", serveFile(bigFile))
 	h("/file-small", serveFile(smallFile))
+	h("/file-mid", serveFile(filepath.Join(diffFiles, "mid"))) // fits the write buffer with its head
 	h("/copy-unsized", func(w http.ResponseWriter, r *http.Request) {
 		f, _ := os.Open(bigFile)
 		defer f.Close()
@@ -664,7 +668,7 @@ func req(method, target, proto string, fields ...string) string {
 
 var diffPaths = []string{
 	"/small", "/small-bytes", "/empty", "/large", "/large-pieces", "/large-after-small",
-	"/file", "/file-small", "/copy-unsized", "/copy-cl", "/copy-cl-short", "/copy-after-write",
+	"/file", "/file-small", "/file-mid", "/copy-unsized", "/copy-cl", "/copy-cl-short", "/copy-after-write",
 	"/cl", "/cl-large", "/cl-overflow", "/cl-exact-then-more", "/cl-short", "/cl-invalid",
 	"/204", "/304", "/103", "/sniff", "/nosniff", "/encoded", "/nodate",
 	"/flush", "/flush-empty", "/trailer", "/trailer-prefix", "/trailer-prefix-late",
