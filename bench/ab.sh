@@ -21,6 +21,7 @@
 #                        (proxy-cache hits)
 #   AB_ROUNDS=20         rounds; AB_SECONDS=2 seconds of load per round
 #   AB_CONNECTIONS=32    wrk connections per build
+#   AB_BODY=100          bytes in each backend answer's body
 #   AB_MAX=600           the whole run is stopped after this many seconds
 #
 # Loopback only; stops exactly what it started.
@@ -38,6 +39,7 @@ ROUNDS=${AB_ROUNDS:-20}
 SECS=${AB_SECONDS:-2}
 CONNS=${AB_CONNECTIONS:-32}
 MAX=${AB_MAX:-600}
+BODY=${AB_BODY:-100}
 for tool in wrk taskset curl; do
 	command -v "$tool" >/dev/null || {
 		echo "ab: $tool is missing (make bench installs wrk)" >&2
@@ -116,9 +118,9 @@ $(webcluster new "$NEW_HTTP" "$NEW_CL")
 </resin>
 EOF
 
-taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B1" >"$TMP/b1.out" 2>&1 &
+taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B1" -size "$BODY" >"$TMP/b1.out" 2>&1 &
 PIDS+=($!)
-taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B2" >"$TMP/b2.out" 2>&1 &
+taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B2" -size "$BODY" >"$TMP/b2.out" 2>&1 &
 PIDS+=($!)
 declare -A RPID=()
 for id in old new; do

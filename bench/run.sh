@@ -38,6 +38,7 @@
 #   BENCH_KEEP=1         keep the temp directory (configs, logs, results)
 #   BENCH_RESIND=FILE    measure this resind binary instead of building one
 #   BENCH_RESULTS=FILE   also copy the raw results (TSV) there
+#   BENCH_BODY=100       bytes in each backend answer's body
 #   BENCH_RESIND_ENV="K=V …"  environment for resind only (e.g. GOMAXPROCS=1;
 #                        pinned mode's GOMAXPROCS 1 still applies there)
 #   BENCH_NGINX_LOG=on   nginx writes a combined access log, buffered and
@@ -59,7 +60,7 @@ SOAK=${BENCH_SOAK:-0}
 MAX=${BENCH_MAX:-600}
 NGINX_LOG=${BENCH_NGINX_LOG:-on}
 RESIND_ENV=${BENCH_RESIND_ENV:-}
-BODY=100
+BODY=${BENCH_BODY:-100}
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 

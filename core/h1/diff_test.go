@@ -155,6 +155,22 @@ func diffHandler() http.Handler {
 		defer f.Close()
 		io.Copy(w, f)
 	})
+	// Bodies larger than the write buffer in one write: with the head
+	// they leave in one writev.
+	huge := strings.Repeat(bigBody, 7) // 22400 bytes
+	h("/huge", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, huge)
+	})
+	h("/huge-cl", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(huge)))
+		w.Write([]byte(huge))
+	})
+	h("/huge-pieces", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(2*len(huge)))
+		w.Write([]byte(huge[:100]))
+		w.Write([]byte(huge))
+		w.Write([]byte(huge[100:]))
+	})
 	h("/cl", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "5")
 		io.WriteString(w, "hello")
@@ -668,7 +684,7 @@ func req(method, target, proto string, fields ...string) string {
 
 var diffPaths = []string{
 	"/small", "/small-bytes", "/empty", "/large", "/large-pieces", "/large-after-small",
-	"/file", "/file-small", "/file-mid", "/copy-unsized", "/copy-cl", "/copy-cl-short", "/copy-after-write",
+	"/file", "/file-small", "/file-mid", "/huge", "/huge-cl", "/huge-pieces", "/copy-unsized", "/copy-cl", "/copy-cl-short", "/copy-after-write",
 	"/cl", "/cl-large", "/cl-overflow", "/cl-exact-then-more", "/cl-short", "/cl-invalid",
 	"/204", "/304", "/103", "/sniff", "/nosniff", "/encoded", "/nodate",
 	"/flush", "/flush-empty", "/trailer", "/trailer-prefix", "/trailer-prefix-late",
