@@ -375,11 +375,19 @@ func (n *Node) Stop(ctx context.Context) {
 		}
 	}
 	if n.raft != nil {
-		if n.raft.State() == raft.Leader {
-			n.raft.LeadershipTransfer().Error()
+		// raft's calls take no context: one stuck must not hold the stop
+		// past its deadline (the log says which, and the raft log is then
+		// left to the process's exit rather than closed under raft).
+		if waitUntil(ctx, func() {
+			if n.raft.State() == raft.Leader {
+				n.raft.LeadershipTransfer().Error()
+			}
+			n.raft.Shutdown().Error()
+		}) {
+			n.bolt.Close()
+		} else {
+			n.log.Error("raft did not shut down by the stop's deadline")
 		}
-		n.raft.Shutdown().Error()
-		n.bolt.Close()
 	}
 	if n.ml != nil {
 		n.ml.Shutdown()
@@ -388,9 +396,26 @@ func (n *Node) Stop(ctx context.Context) {
 	if n.trans != nil {
 		n.trans.Close()
 	}
-	n.wg.Wait()
+	if !waitUntil(ctx, n.wg.Wait) {
+		n.log.Error("cluster tasks still running at the stop's deadline")
+	}
 	n.http.CloseIdleConnections()
 	n.stopped.Store(true)
+}
+
+// waitUntil runs f and reports whether it returned before ctx ended.
+func waitUntil(ctx context.Context, f func()) bool {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // logWriter routes memberlist's and raft's log lines to zap, dropping

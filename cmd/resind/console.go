@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -20,6 +21,32 @@ import (
 // drainTimeout bounds how long a stopping server waits for in-flight
 // requests (Resin's shutdown-wait-max default).
 const drainTimeout = 60 * time.Second
+
+// stopGrace is how long past drainTimeout a stop may take before the
+// watchdog ends the process; `resind stop` waits a little longer
+// (stopTimeout).
+const stopGrace = 5 * time.Second
+
+// stopWatchdog bounds a stop. Draining and every component's Stop share
+// drainTimeout, but a component stuck past it (a library call that takes
+// no context) would leave the server half-stopped, holding its ports and
+// lock, for good: CI once left an app server that way. Past drainTimeout
+// plus stopGrace the watchdog writes every goroutine's stack to stderr (the
+// server's ID.out when started with `resind start`), says so in the log,
+// and exits with status 1.
+func stopWatchdog(log *zap.Logger) *time.Timer {
+	return watchdog(log, drainTimeout+stopGrace, os.Stderr, os.Exit)
+}
+
+func watchdog(log *zap.Logger, bound time.Duration, stacks io.Writer, exit func(int)) *time.Timer {
+	return time.AfterFunc(bound, func() {
+		log.Error("stop did not finish in time: exiting; the goroutines are on stderr", zap.Duration("bound", bound))
+		log.Sync()
+		buf := make([]byte, 4<<20)
+		stacks.Write(buf[:runtime.Stack(buf, true)])
+		exit(1)
+	})
+}
 
 // cmdConsole runs the server in the foreground until SIGTERM or SIGINT.
 // When started by `resind start` it reports readiness through the pipe
@@ -156,6 +183,7 @@ func cmdConsole(o options, stdout, stderr io.Writer) (err error) {
 				log.Info("stopping: draining in-flight requests", zap.String("signal", sig.String()))
 			}
 			cancel()
+			defer stopWatchdog(log).Stop()
 			dctx, dcancel := context.WithTimeout(context.Background(), drainTimeout)
 			go func() {
 				// A second signal stops at once.
