@@ -58,6 +58,11 @@ func newSite(t *testing.T) *site {
 	t.Cleanup(func() {
 		for id := range s.started {
 			s.resind("-server", id, "stop")
+			// The watchdog ended a stop stuck past its bound: a bug, whose
+			// stacks are in ID.out (dumped below).
+			if strings.Contains(s.log(id), "stop did not finish in time") {
+				t.Errorf("server %s did not stop in time; its watchdog ended it", id)
+			}
 		}
 		if t.Failed() {
 			s.dumpLogs()
