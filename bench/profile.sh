@@ -8,7 +8,8 @@
 # run.sh pins (wrk and backends on CPU 0, resind on CPU 1), runs wrk for
 # PROFILE_SECONDS (default 10) and meanwhile takes a CPU profile, then the
 # allocation profile. Prints the top of both; the raw profiles are in OUTDIR
-# (default /tmp/resind-profile) for `go tool pprof`.
+# (default /tmp/resind-profile) for `go tool pprof`. BENCH_BODY sets the
+# backends' body size (default 100 bytes).
 # Loopback only; stops exactly what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ WHAT=${1:-lb}
 OUT=${2:-/tmp/resind-profile}
 SECS=${PROFILE_SECONDS:-10}
 CONNS=${BENCH_CONNECTIONS:-32}
+BODY=${BENCH_BODY:-100}
 mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/resind-profile.XXXXXX)
 PIDS=()
@@ -61,9 +63,9 @@ cat >"$TMP/resin.xml" <<EOF
 </resin>
 EOF
 
-taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B1" >"$TMP/b1.out" 2>&1 &
+taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B1" -size "$BODY" >"$TMP/b1.out" 2>&1 &
 PIDS+=($!)
-taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B2" >"$TMP/b2.out" 2>&1 &
+taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B2" -size "$BODY" >"$TMP/b2.out" 2>&1 &
 PIDS+=($!)
 RESIND_PPROF=127.0.0.1:$PPROF taskset -c 1 "$TMP/resind" -conf "$TMP/resin.xml" -server web \
 	-data-directory "$TMP/data" -log-directory "$TMP/log" console >"$TMP/resind.out" 2>&1 &

@@ -250,7 +250,7 @@ type conn struct {
 	c      net.Conn
 	remote string
 	br     *bufio.Reader
-	bw     *bufio.Writer
+	bw     *writer
 	// state is stateIdle between requests, stateActive while one is
 	// read or answered, stateNew until the first head is in; Shutdown
 	// closes idle connections, and new ones newConnGrace after their
@@ -297,7 +297,7 @@ func (cn *conn) closeIfIdle() {
 
 var (
 	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
-	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufferSize) }}
+	writers = sync.Pool{New: func() any { return newWriter(writeBufferSize) }}
 )
 
 // serve runs the connection: requests are answered in order until the
@@ -306,7 +306,7 @@ func (cn *conn) serve() {
 	s := cn.s
 	cn.br = readers.Get().(*bufio.Reader)
 	cn.br.Reset(cn.c)
-	cn.bw = writers.Get().(*bufio.Writer)
+	cn.bw = writers.Get().(*writer)
 	cn.bw.Reset(cn.c)
 	base := context.WithValue(context.WithValue(context.Background(),
 		http.ServerContextKey, s.Fallback), http.LocalAddrContextKey, cn.c.LocalAddr())
@@ -345,7 +345,7 @@ func (cn *conn) serve() {
 			if _, err := cn.br.Peek(4); err != nil {
 				return
 			}
-			cn.bw = writers.Get().(*bufio.Writer)
+			cn.bw = writers.Get().(*writer)
 			cn.bw.Reset(cn.c)
 			cn.state.Store(stateActive)
 		}
