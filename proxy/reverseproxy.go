@@ -200,8 +200,22 @@ func (bl *Balancer) writeResponse(w http.ResponseWriter, r *http.Request, res *h
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
+	// A body of known length is read a buffer at a time before it is
+	// written: one that fits leaves with the head in one write, instead of
+	// a write per piece the backend's segments arrive in (16 KB answers:
+	// two or three writes a request, one now).
+	remaining := res.ContentLength
 	for {
-		n, rerr := res.Body.Read(buf)
+		var n int
+		var rerr error
+		if remaining > 0 {
+			// The body's own EOF is read on the next turn (at once for a
+			// sized body), which lets it give its connection back.
+			n, rerr = io.ReadFull(res.Body, buf[:min(int64(len(buf)), remaining)])
+			remaining -= int64(n)
+		} else {
+			n, rerr = res.Body.Read(buf)
+		}
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return // the client went away
