@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -75,6 +76,34 @@ func TestKeepAliveConnectionIsReusedAcrossRequests(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("5 sequential GETs opened %d backend connections, want 1", n)
+	}
+}
+
+// A sized body that arrives in segments, larger and smaller than the
+// proxy's buffer, reaches the client whole, and its connection is kept.
+func TestSizedBodyInSegmentsArrivesWholeAndKeepsTheConnection(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int64
+	for _, size := range []int{100, 16 << 10, 100 << 10} {
+		body := strings.Repeat("0123456789abcdef", size/16)
+		be := newTestBackendWith(t, "a", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			f := w.(http.Flusher)
+			for i := 0; i < len(body); i += 5000 {
+				io.WriteString(w, body[i:min(i+5000, len(body))])
+				f.Flush() // a segment of its own
+			}
+		}, &conns)
+		fe := front(t, newTestRegistry(t).Balancer(target("app", be.addr())))
+		before := conns.Load()
+		for range 3 {
+			if code, got, _ := get(t, fe.URL); code != 200 || got != body {
+				t.Fatalf("%d bytes in segments: %d, %d bytes back", size, code, len(got))
+			}
+		}
+		if n := conns.Load() - before; n != 1 {
+			t.Errorf("3 GETs of a %d-byte body in segments opened %d backend connections, want 1", size, n)
+		}
 	}
 }
 
