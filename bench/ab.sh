@@ -118,10 +118,7 @@ $(webcluster new "$NEW_HTTP" "$NEW_CL")
 </resin>
 EOF
 
-taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B1" -size "$BODY" >"$TMP/b1.out" 2>&1 &
-PIDS+=($!)
-taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B2" -size "$BODY" >"$TMP/b2.out" 2>&1 &
-PIDS+=($!)
+start_backends "$TMP/backend" "$B1" "$B2" "$BODY"
 declare -A RPID=()
 for id in old new; do
 	taskset -c 1 "$TMP/$id" -conf "$TMP/resin.xml" -server "$id" \

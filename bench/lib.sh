@@ -1,4 +1,5 @@
 # bench/lib.sh: what bench/profile.sh and bench/ab.sh share; sourced.
+# start_backends uses the caller's TMP and PIDS.
 
 # resind_target TARGET B1 B2 sets, for one resind web tier in front of the
 # backends at B1 and B2: path (what wrk loads), rule (the web-app's
@@ -24,4 +25,14 @@ port_open() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# start_backends BIN B1 B2 SIZE starts two bench backends on CPU 0 at
+# 127.0.0.1:B1 and :B2, answering SIZE-byte bodies, their output in
+# $TMP/b1.out and b2.out, their pids added to PIDS.
+start_backends() {
+	taskset -c 0 "$1" -addr "127.0.0.1:$2" -size "$4" >"$TMP/b1.out" 2>&1 &
+	PIDS+=($!)
+	taskset -c 0 "$1" -addr "127.0.0.1:$3" -size "$4" >"$TMP/b2.out" 2>&1 &
+	PIDS+=($!)
 }

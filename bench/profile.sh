@@ -63,10 +63,7 @@ cat >"$TMP/resin.xml" <<EOF
 </resin>
 EOF
 
-taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B1" -size "$BODY" >"$TMP/b1.out" 2>&1 &
-PIDS+=($!)
-taskset -c 0 "$TMP/backend" -addr "127.0.0.1:$B2" -size "$BODY" >"$TMP/b2.out" 2>&1 &
-PIDS+=($!)
+start_backends "$TMP/backend" "$B1" "$B2" "$BODY"
 RESIND_PPROF=127.0.0.1:$PPROF taskset -c 1 "$TMP/resind" -conf "$TMP/resin.xml" -server web \
 	-data-directory "$TMP/data" -log-directory "$TMP/log" console >"$TMP/resind.out" 2>&1 &
 PIDS+=($!)
