@@ -384,15 +384,15 @@ func (n *Node) Stop(ctx context.Context) {
 		// does not finish leaves the raft log to the process's exit rather
 		// than closing it under raft. The log says which step gave up.
 		if n.raft.State() == raft.Leader {
-			if !waitUntil(ctx, raftStepTimeout, func() { n.raft.LeadershipTransfer().Error() }) {
-				n.log.Warn("leadership handover did not finish; stopping without it", zap.Duration("waited", raftStepTimeout))
+			if !waitUntil(ctx, stopStepTimeout, func() { n.raft.LeadershipTransfer().Error() }) {
+				n.log.Warn("leadership handover did not finish; stopping without it", zap.Duration("waited", stopStepTimeout))
 			}
 		}
-		if waitUntil(ctx, raftStepTimeout, func() { n.raft.Shutdown().Error() }) {
+		if waitUntil(ctx, stopStepTimeout, func() { n.raft.Shutdown().Error() }) {
 			n.bolt.Close()
 		} else {
 			n.log.Error("raft did not shut down in time; its log is left open until the process exits",
-				zap.Duration("waited", raftStepTimeout))
+				zap.Duration("waited", stopStepTimeout))
 		}
 	}
 	if n.ml != nil {
@@ -402,16 +402,16 @@ func (n *Node) Stop(ctx context.Context) {
 	if n.trans != nil {
 		n.trans.Close()
 	}
-	if !waitUntil(ctx, raftStepTimeout, n.wg.Wait) {
-		n.log.Error("cluster tasks still running after the stop", zap.Duration("waited", raftStepTimeout))
+	if !waitUntil(ctx, stopStepTimeout, n.wg.Wait) {
+		n.log.Error("cluster tasks still running after the stop", zap.Duration("waited", stopStepTimeout))
 	}
 	n.http.CloseIdleConnections()
 	n.stopped.Store(true)
 }
 
-// raftStepTimeout bounds each step of a stop that a library call could
+// stopStepTimeout bounds each step of a stop that a library call could
 // hold for ever.
-const raftStepTimeout = 5 * time.Second
+const stopStepTimeout = 5 * time.Second
 
 // waitUntil runs f and reports whether it returned within d and before
 // ctx ended. f keeps running when it did not.
