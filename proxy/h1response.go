@@ -35,9 +35,25 @@ var crlfcrlf = []byte("\r\n\r\n")
 
 func parseBuffered(br *bufio.Reader, r *http.Request) *http.Response {
 	buf, _ := br.Peek(br.Buffered())
+	res, n := parseHead(buf, r)
+	if res == nil {
+		return nil
+	}
+	if r.Method != http.MethodHead && res.ContentLength > 0 {
+		res.Body = &fixedBody{br: br, left: res.ContentLength}
+	}
+	br.Discard(n)
+	return res
+}
+
+// parseHead parses the response head at the start of buf, as
+// parseBuffered describes, and returns it with the head's length. Its
+// Body is http.NoBody; nil means the head is incomplete or not of the
+// common kind.
+func parseHead(buf []byte, r *http.Request) (*http.Response, int) {
 	end := bytes.Index(buf, crlfcrlf)
 	if end < 0 {
-		return nil
+		return nil, 0
 	}
 	s := string(buf[:end+2]) // the status line and fields, each ending in CRLF
 	line, rest, _ := strings.Cut(s, "\r\n")
@@ -48,15 +64,15 @@ func parseBuffered(br *bufio.Reader, r *http.Request) *http.Response {
 	case strings.HasPrefix(line, "HTTP/1.0 "):
 		res.Proto, res.ProtoMajor, res.ProtoMinor = "HTTP/1.0", 1, 0
 	default:
-		return nil
+		return nil, 0
 	}
 	status := line[len("HTTP/1.1 "):]
 	if len(status) < 3 || len(status) > 3 && status[3] != ' ' {
-		return nil
+		return nil, 0
 	}
 	code, err := strconv.Atoi(status[:3])
 	if err != nil || code < 200 || code > 999 || strings.ContainsAny(status, "\r\n") {
-		return nil
+		return nil, 0
 	}
 	res.StatusCode, res.Status = code, status
 
@@ -68,22 +84,22 @@ func parseBuffered(br *bufio.Reader, r *http.Request) *http.Response {
 		line, rest, _ = strings.Cut(rest, "\r\n")
 		colon := strings.IndexByte(line, ':')
 		if colon <= 0 {
-			return nil
+			return nil, 0
 		}
 		name, value := line[:colon], strings.Trim(line[colon+1:], " \t")
 		// ValidHeaderFieldValue refuses every control byte but HTAB,
 		// CR and LF among them.
 		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
-			return nil
+			return nil, 0
 		}
 		key := http.CanonicalHeaderKey(name)
 		switch key {
 		case "Transfer-Encoding", "Trailer":
-			return nil
+			return nil, 0
 		case "Content-Length":
 			l, ok := parseLength(value)
 			if !ok || haveLength && l != length {
-				return nil
+				return nil, 0
 			}
 			if haveLength {
 				continue // the same again: ReadResponse keeps one
@@ -100,7 +116,7 @@ func parseBuffered(br *bufio.Reader, r *http.Request) *http.Response {
 
 	bodyless := r.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
 	if !bodyless && !haveLength {
-		return nil // delimited by the connection's close: ReadResponse's case
+		return nil, 0 // delimited by the connection's close: ReadResponse's case
 	}
 	if r.Method != http.MethodHead && (code == http.StatusNoContent || code == http.StatusNotModified) {
 		length = 0
@@ -114,13 +130,8 @@ func parseBuffered(br *bufio.Reader, r *http.Request) *http.Response {
 	}
 	res.Close = closing || res.ProtoMinor == 0 && !httpguts.HeaderValuesContainsToken(conn, "keep-alive")
 	res.Request = r
-	if bodyless || length == 0 {
-		res.Body = http.NoBody
-	} else {
-		res.Body = &fixedBody{br: br, left: length}
-	}
-	br.Discard(end + len(crlfcrlf))
-	return &res
+	res.Body = http.NoBody
+	return &res, end + len(crlfcrlf)
 }
 
 // parseLength reads a Content-Length: digits only (no sign, no spaces),

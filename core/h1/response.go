@@ -21,13 +21,18 @@ const bufferBeforeChunking = 2048
 // serveRequest builds the http.Request of h, runs the handler and finishes
 // the answer. It reports whether the connection stays open.
 func (cn *conn) serveRequest(h *head, u *url.URL) (keep bool) {
+	return cn.answer(h, newRequest(cn.tmpl, h, u), cn.s.Handler)
+}
+
+// newRequest builds the http.Request of h on the template tmpl.
+func newRequest(tmpl *http.Request, h *head, u *url.URL) *http.Request {
 	if h.pragmaNoCC {
 		h.header["Cache-Control"] = []string{"no-cache"}
 	}
 	// A copy of the connection's template carries its context: one
 	// allocation where building a request and WithContext make two.
 	r := new(http.Request)
-	*r = *cn.tmpl
+	*r = *tmpl
 	r.Method = h.method
 	r.URL = u
 	r.Proto = protos[h.minor]
@@ -36,6 +41,11 @@ func (cn *conn) serveRequest(h *head, u *url.URL) (keep bool) {
 	r.Host = h.host
 	r.Close = h.close
 	r.RequestURI = h.uri
+	return r
+}
+
+// answer runs handler for r (of head h) and finishes the answer.
+func (cn *conn) answer(h *head, r *http.Request, handler http.Handler) (keep bool) {
 	w := &response{cn: cn, req: r, head: h, header: make(http.Header, headerHint), buf: cn.body[:0]}
 	defer func() {
 		if v := recover(); v != nil {
@@ -50,7 +60,7 @@ func (cn *conn) serveRequest(h *head, u *url.URL) (keep bool) {
 			keep = false
 		}
 	}()
-	cn.s.Handler.ServeHTTP(w, r)
+	handler.ServeHTTP(w, r)
 	return w.finish()
 }
 

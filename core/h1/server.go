@@ -302,15 +302,22 @@ var (
 
 // serve runs the connection: requests are answered in order until the
 // client or a response closes it, or one is handed to net/http.
-func (cn *conn) serve() {
+func (cn *conn) serve() { cn.serveFrom(nil, nil, nil) }
+
+// serveFrom is serve for a connection whose first bytes were read
+// elsewhere (buffered), and whose first request, if any, was too: it is
+// answered by handler before the connection's own requests.
+func (cn *conn) serveFrom(buffered []byte, read *Parsed, handler http.Handler) {
 	s := cn.s
 	cn.br = readers.Get().(*bufio.Reader)
-	cn.br.Reset(cn.c)
+	if len(buffered) > 0 {
+		cn.br.Reset(&prefixReader{b: buffered, c: cn.c})
+	} else {
+		cn.br.Reset(cn.c)
+	}
 	cn.bw = writers.Get().(*writer)
 	cn.bw.Reset(cn.c)
-	base := context.WithValue(context.WithValue(context.Background(),
-		http.ServerContextKey, s.Fallback), http.LocalAddrContextKey, cn.c.LocalAddr())
-	cn.tmpl = (&http.Request{Body: http.NoBody, RemoteAddr: cn.remote}).WithContext(base)
+	cn.tmpl = s.Template(cn.remote, cn.c.LocalAddr())
 	handed := false
 	defer func() {
 		if !handed {
@@ -325,6 +332,13 @@ func (cn *conn) serve() {
 		s.forget(cn)
 	}()
 	first := true
+	if read != nil {
+		cn.state.Store(stateActive)
+		if !cn.answer(read.h, read.R, handler) {
+			return
+		}
+		first = false
+	}
 	for {
 		// As net/http, a later request starts once four bytes are in
 		// (fewer and then the end of the stream close the connection

@@ -1,0 +1,154 @@
+package h1
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// What an event loop in front of this server (core/loop) needs: to parse
+// a head as this package does, to write the head of an answer as this
+// package would, and to hand a connection over, with what was read of it
+// and possibly a request already parsed.
+
+// Parsed is a request head parsed as Serve parses it.
+type Parsed struct {
+	h *head
+	// R is the request, built on the template given to Parse.
+	R *http.Request
+}
+
+// Parse parses raw, a complete head through its blank line, into a request
+// built on tmpl (Template). It returns nil for a head this package leaves
+// to net/http.
+func Parse(raw []byte, tmpl *http.Request) *Parsed {
+	h, ok := parseHead(raw)
+	if !ok {
+		return nil
+	}
+	u, ok := h.url()
+	if !ok {
+		return nil
+	}
+	return &Parsed{h: h, R: newRequest(tmpl, h, u)}
+}
+
+// HeadEnd returns the length of the head at the start of b, through the
+// blank line that ends it, or -1 while it is incomplete.
+func HeadEnd(b []byte) int { return headEnd(b) }
+
+// ReadBufferSize is the largest head answered without net/http.
+const ReadBufferSize = readBufferSize
+
+// Template is what every request of a connection from remote to local
+// starts as: the context a handler sees, no body.
+func (s *Server) Template(remote string, local net.Addr) *http.Request {
+	s.init()
+	base := context.WithValue(context.WithValue(context.Background(),
+		http.ServerContextKey, s.Fallback), http.LocalAddrContextKey, local)
+	return (&http.Request{Body: http.NoBody, RemoteAddr: remote}).WithContext(base)
+}
+
+// ServeConn serves c, accepted elsewhere, as Serve serves the connections
+// it accepts: buffered are bytes already read from c; first, if not nil,
+// is a request already read, answered by handler before the next. It
+// returns at once; Shutdown and Close count c among the server's.
+func (s *Server) ServeConn(c net.Conn, buffered []byte, first *Parsed, handler http.Handler) {
+	s.init()
+	cn := s.newConn(c)
+	if cn == nil {
+		c.Close()
+		return
+	}
+	go cn.serveFrom(buffered, first, handler)
+}
+
+// ShuttingDown reports whether Shutdown or Close was called.
+func (s *Server) ShuttingDown() bool { return s.inShut.Load() }
+
+// AppendHead appends to dst the head this package writes for an answer
+// to p with status code and header hdr, whose body is framed by hdr's
+// Content-Length, when writing it needs nothing of the body. ok is false
+// when it would: a body with no Content-Length (chunked), or none of
+// Content-Type and Content-Encoding (sniffed). closeAfter says the
+// connection ends after the answer. hdr is changed as the head needs. Only
+// HTTP/1.1 requests are answered this way.
+func AppendHead(dst []byte, p *Parsed, code int, hdr http.Header, shutting bool) (out []byte, closeAfter, ok bool) {
+	r := p.R
+	if r.ProtoMinor != 1 || code < 200 {
+		return dst, false, false
+	}
+	if _, te := hdr["Transfer-Encoding"]; te {
+		return dst, false, false
+	}
+	if _, tr := hdr["Trailer"]; tr {
+		return dst, false, false
+	}
+	for k := range hdr {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			return dst, false, false
+		}
+	}
+	isHEAD := r.Method == http.MethodHead
+	hasBody := bodyAllowedForStatus(code)
+	if hasBody && !isHEAD {
+		cl := hdr["Content-Length"]
+		if len(cl) != 1 {
+			return dst, false, false
+		}
+		n, err := strconv.ParseInt(cl[0], 10, 64)
+		if err != nil || n < 0 {
+			return dst, false, false
+		}
+		_, haveType := hdr["Content-Type"]
+		if ce := hdr["Content-Encoding"]; n > 0 && !haveType && (len(ce) == 0 || ce[0] == "") {
+			return dst, false, false
+		}
+	}
+	closeAfter = p.h.wantsClose || shutting
+	if c := hdr["Connection"]; len(c) > 0 && c[0] == "close" {
+		closeAfter = true
+	}
+	if !hasBody {
+		if code == http.StatusNotModified {
+			delete(hdr, "Content-Type")
+		}
+		delete(hdr, "Content-Length")
+	}
+	if _, ok := hdr["Date"]; !ok {
+		hdr["Date"] = []string{httpDate()}
+	}
+	if closeAfter && (shutting || !looseToken(first(hdr["Connection"]), "close")) {
+		hdr["Connection"] = []string{"close"}
+	}
+	w := appender{dst}
+	writeStatusLine(&w, 1, code)
+	writeFields(&w, hdr, nil, nil)
+	w.b = append(w.b, "\r\n"...)
+	return w.b, closeAfter, true
+}
+
+type appender struct{ b []byte }
+
+func (a *appender) WriteString(s string) (int, error) {
+	a.b = append(a.b, s...)
+	return len(s), nil
+}
+
+// prefixReader reads b, then c.
+type prefixReader struct {
+	b []byte
+	c io.Reader
+}
+
+func (p *prefixReader) Read(q []byte) (int, error) {
+	if len(p.b) > 0 {
+		n := copy(q, p.b)
+		p.b = p.b[n:]
+		return n, nil
+	}
+	return p.c.Read(q)
+}
