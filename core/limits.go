@@ -345,11 +345,46 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		<-l.sem
 		return nil, err
 	}
+	return l.Hold(c), nil
+}
+
+// The event loop (core/loop) accepts on the bound socket itself and keeps
+// the same count through these.
+
+// Bound is the socket under the limit.
+func (l *limitedListener) Bound() net.Listener { return l.Listener }
+
+// TryAcquire takes a slot if one is free.
+func (l *limitedListener) TryAcquire() bool {
+	if l.sem == nil {
+		return true
+	}
+	select {
+	case l.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// Release gives back a slot taken by TryAcquire.
+func (l *limitedListener) Release() {
+	if l.sem != nil {
+		<-l.sem
+	}
+}
+
+// Hold returns c, whose slot is taken, as a connection that gives it back
+// when first closed.
+func (l *limitedListener) Hold(c net.Conn) net.Conn {
+	if l.sem == nil {
+		return c
+	}
 	release := func() { <-l.sem }
 	if tc, ok := c.(*net.TCPConn); ok {
-		return &limitedTCPConn{TCPConn: tc, release: release}, nil
+		return &limitedTCPConn{TCPConn: tc, release: release}
 	}
-	return &limitedConn{Conn: c, release: release}, nil
+	return &limitedConn{Conn: c, release: release}
 }
 
 func (l *limitedListener) Close() error {

@@ -8,6 +8,7 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 
 	"resind/conf"
 	"resind/core/h1"
+	"resind/core/loop"
+	"resind/proxy"
 )
 
 // clusterHeaderSlack is what the cluster port accepts beyond the server's
@@ -120,8 +123,22 @@ func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
 		MaxHeaderBytes:    lim.HeaderSizeMax,
 		ErrorLog:          errorLog,
 	}
+	if sp.kind != "cluster" && dataplane() == "epoll" && loop.Supported {
+		lp := loop.New(loop.Config{
+			H1:      fast,
+			Route:   func(r *http.Request) *proxy.Balancer { return s.loopTarget(handler, r) },
+			Served:  s.loopServed,
+			Account: s.loopHandler,
+			Log:     s.log,
+		})
+		return &listener{spec: sp, ln: served, raw: ln, srv: lp}, nil
+	}
 	return &listener{spec: sp, ln: served, raw: ln, srv: fast}, nil
 }
+
+// dataplane is RESIND_DATAPLANE: "epoll" runs plain listeners on the
+// event loops of core/loop (experimental, Linux; docs/dataplane.md).
+func dataplane() string { return os.Getenv("RESIND_DATAPLANE") }
 
 // start serves l in its own goroutine. A failure other than being shut
 // down ends Serve with that error.

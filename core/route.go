@@ -23,7 +23,11 @@ var serverField = []string{"resind"}
 // host by Host header, the host's rules, the web-app with the longest
 // context path, its rules, and static files when no rule ended the
 // request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r, nil) }
+
+// serve counts, times and logs the request r around inner, or around the
+// routing of r when inner is nil.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, inner http.Handler) {
 	start := time.Now()
 	rw := &recorder{ResponseWriter: w}
 	rw.Header()["Server"] = serverField
@@ -42,7 +46,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.access.log(r, code, rw.bytes, start)
 		}
 	}()
-	s.route(s.rt.Load(), rw, r)
+	if inner != nil {
+		inner.ServeHTTP(rw, r)
+	} else {
+		s.route(s.rt.Load(), rw, r)
+	}
 	finished = true
 }
 

@@ -1,0 +1,1139 @@
+//go:build linux
+
+package loop
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"resind/core/h1"
+	"resind/proxy"
+)
+
+// Supported reports whether this system has the loop.
+const Supported = true
+
+// slots is the connection-max count of the listener, kept by the loop as
+// core's limited listener keeps it for Accept.
+type slots interface {
+	Bound() net.Listener
+	TryAcquire() bool
+	Release()
+	Hold(c net.Conn) net.Conn
+}
+
+// Server runs the loops of one listener.
+type Server struct {
+	cfg   Config
+	shut  atomic.Bool
+	mu    sync.Mutex
+	loops []*evloop
+	done  chan struct{} // closed when every loop has ended
+}
+
+// New returns a loop server for cfg.
+func New(cfg Config) *Server {
+	if cfg.Loops <= 0 {
+		cfg.Loops = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	return &Server{cfg: cfg, done: make(chan struct{})}
+}
+
+// Serve runs the loops on ln, a TCP listener or core's limited listener
+// over one, until Shutdown or Close; it returns h1.ErrServerClosed then.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.shut.Load() {
+		ln.Close()
+		return h1.ErrServerClosed
+	}
+	sl, _ := ln.(slots)
+	bound := ln
+	if sl != nil {
+		bound = sl.Bound()
+	}
+	tl, ok := bound.(*net.TCPListener)
+	if !ok {
+		return s.cfg.H1.Serve(ln)
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for range s.cfg.Loops {
+		var lfd int
+		var derr error
+		if err := rc.Control(func(fd uintptr) { lfd, derr = unix.Dup(int(fd)) }); err != nil {
+			derr = err
+		}
+		if derr != nil {
+			s.mu.Unlock()
+			return derr
+		}
+		l, err := newLoop(s, lfd, sl)
+		if err != nil {
+			unix.Close(lfd)
+			s.mu.Unlock()
+			return err
+		}
+		s.loops = append(s.loops, l)
+	}
+	loops := s.loops
+	s.mu.Unlock()
+	s.cfg.Log.Info("epoll data plane on", zap.String("addr", tl.Addr().String()), zap.Int("loops", len(loops)))
+	var wg sync.WaitGroup
+	for _, l := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			l.run()
+		}()
+	}
+	wg.Wait()
+	close(s.done)
+	// As net/http: the listener given is closed when Serve returns.
+	ln.Close()
+	return h1.ErrServerClosed
+}
+
+// Shutdown stops accepting, closes idle connections, lets exchanges in
+// flight finish and waits for them and for the connections handed over,
+// or for ctx to end (then it closes what is left).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shut.Store(true)
+	s.wake()
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		s.Close()
+		return ctx.Err()
+	case <-s.started():
+	}
+	return s.cfg.H1.Shutdown(ctx)
+}
+
+// started is closed at once when Serve never ran: Shutdown has no loop to
+// wait for.
+func (s *Server) started() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.loops) == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return nil
+}
+
+// Close closes everything at once.
+func (s *Server) Close() error {
+	s.shut.Store(true)
+	s.mu.Lock()
+	for _, l := range s.loops {
+		l.kill.Store(true)
+	}
+	s.mu.Unlock()
+	s.wake()
+	return s.cfg.H1.Close()
+}
+
+func (s *Server) wake() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.loops {
+		var one [8]byte
+		one[0] = 1
+		unix.Write(l.efd, one[:])
+	}
+}
+
+// tick is how often a loop looks at deadlines, the shutdown flag and a
+// paused accept.
+const tick = 100 * time.Millisecond
+
+// Socket buffer sizes of the loop: a request head (as h1), and a backend
+// answer read at a time.
+const (
+	clientBuf   = h1.ReadBufferSize
+	upstreamBuf = 32 << 10
+)
+
+// evloop is one event loop.
+type evloop struct {
+	s      *Server
+	ep     int
+	lfd    int // the listening socket (a dup of it)
+	efd    int // eventfd: Shutdown and Close wake the loop
+	slots  slots
+	paused bool // connection-max reached: not accepting
+	kill   atomic.Bool
+
+	socks   map[int]any // *client or *upstream by descriptor
+	idle    map[string][]*upstream
+	addrs   map[string]unix.Sockaddr
+	lastRun int64
+}
+
+func newLoop(s *Server, lfd int, sl slots) (*evloop, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(ep)
+		return nil, err
+	}
+	l := &evloop{s: s, ep: ep, lfd: lfd, efd: efd, slots: sl,
+		socks: make(map[int]any), idle: make(map[string][]*upstream), addrs: make(map[string]unix.Sockaddr)}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}); err != nil {
+		l.closeFds()
+		return nil, err
+	}
+	if err := l.watchListener(); err != nil {
+		l.closeFds()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *evloop) watchListener() error {
+	return unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, l.lfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(l.lfd)})
+}
+
+func (l *evloop) closeFds() {
+	unix.Close(l.ep)
+	unix.Close(l.efd)
+	if l.lfd >= 0 {
+		unix.Close(l.lfd)
+	}
+}
+
+// run is the loop. It polls without blocking while there is work and
+// blocks through the runtime (giving up its P) only when a poll finds
+// nothing; it yields after each batch, so that goroutines waiting for a
+// P (handed-over connections, the cluster, the GC) get one.
+func (l *evloop) run() {
+	defer l.closeFds()
+	events := make([]unix.EpollEvent, 128)
+	stopping := false
+	for {
+		n, err := rawWait(l.ep, events)
+		if n == 0 && err == nil {
+			n, err = unix.EpollWait(l.ep, events, int(tick/time.Millisecond))
+		}
+		if err != nil && err != unix.EINTR {
+			l.s.cfg.Log.Error("epoll data plane: wait failed", zap.Error(err))
+			l.closeAll()
+			return
+		}
+		for _, e := range events[:max(n, 0)] {
+			fd := int(e.Fd)
+			switch {
+			case fd == l.lfd:
+				l.accept()
+			case fd == l.efd:
+				var b [8]byte
+				unix.Read(l.efd, b[:])
+			default:
+				switch k := l.socks[fd].(type) {
+				case *client:
+					k.event(e.Events)
+				case *upstream:
+					k.event(e.Events)
+				}
+			}
+		}
+		now := nanotime()
+		if now-l.lastRun >= int64(tick) {
+			l.lastRun = now
+			l.timers(now)
+		}
+		if l.kill.Load() {
+			l.closeAll()
+			return
+		}
+		if l.s.shut.Load() {
+			if !stopping {
+				stopping = true
+				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lfd, nil)
+				unix.Close(l.lfd)
+				l.lfd = -1
+			}
+			if l.closeIdle() {
+				return
+			}
+		}
+		runtime.Gosched()
+	}
+}
+
+func (l *evloop) accept() {
+	for range 64 {
+		if l.slots != nil && !l.slots.TryAcquire() {
+			// connection-max: stop watching the socket until a slot
+			// is free (timers looks again); clients wait in the
+			// kernel's queue, as with Accept.
+			unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lfd, nil)
+			l.paused = true
+			return
+		}
+		fd, sa, err := unix.Accept4(l.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			if l.slots != nil {
+				l.slots.Release()
+			}
+			return
+		}
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		c := &client{l: l, fd: fd, buf: make([]byte, clientBuf), remote: sockaddrString(sa)}
+		c.local = localAddr(fd)
+		c.tmpl = l.s.cfg.H1.Template(c.remote, c.local)
+		if err := l.watch(fd); err != nil {
+			unix.Close(fd)
+			l.release()
+			continue
+		}
+		l.socks[fd] = c
+		c.deadline = l.after(l.s.cfg.H1.ReadHeaderTimeout)
+		c.newConn = true
+	}
+}
+
+// after is the deadline d from now; 0 (none) when d is not positive.
+func (l *evloop) after(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return nanotime() + int64(d)
+}
+
+func (l *evloop) release() {
+	if l.slots != nil {
+		l.slots.Release()
+	}
+}
+
+// watch adds fd edge-triggered for reading and writing: no epoll_ctl per
+// request; each socket remembers what it may do (canRead, canWrite).
+func (l *evloop) watch(fd int) error {
+	return unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{
+		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)})
+}
+
+func (l *evloop) forget(fd int) {
+	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, fd, nil)
+	delete(l.socks, fd)
+}
+
+// timers ends what waited too long, and accepts again after a pause.
+func (l *evloop) timers(now int64) {
+	if l.paused && l.lfd >= 0 && !l.s.shut.Load() {
+		if l.watchListener() == nil {
+			l.paused = false
+		}
+	}
+	for _, k := range l.socks {
+		switch k := k.(type) {
+		case *client:
+			if k.deadline > 0 && now > k.deadline && k.x == nil {
+				// Idle past keepalive, or a head not in within
+				// header-timeout: closed without an answer, as h1.
+				k.close()
+			}
+		case *upstream:
+			if x := k.x; x != nil && x.deadline > 0 && now > x.deadline {
+				x.timedOut()
+			} else if x == nil && now-k.idleSince > int64(k.idleTime) {
+				k.close()
+			}
+		}
+	}
+}
+
+// closeIdle closes the clients waiting for a request during Shutdown and
+// reports whether nothing is left in flight.
+func (l *evloop) closeIdle() bool {
+	busy := false
+	for _, k := range l.socks {
+		switch k := k.(type) {
+		case *client:
+			if k.x == nil && k.n == 0 && len(k.out) == 0 {
+				k.close()
+			} else {
+				busy = true
+			}
+		case *upstream:
+			if k.x == nil {
+				k.close()
+			}
+		}
+	}
+	return !busy
+}
+
+func (l *evloop) closeAll() {
+	for _, k := range l.socks {
+		switch k := k.(type) {
+		case *client:
+			k.close()
+		case *upstream:
+			k.close()
+		}
+	}
+}
+
+// client is a connection from a client while the loop serves it.
+type client struct {
+	l        *evloop
+	fd       int
+	remote   string
+	local    net.Addr
+	tmpl     *http.Request
+	buf      []byte
+	n        int
+	canRead  bool
+	canWrite bool
+	newConn  bool
+	deadline int64  // nanotime: idle or header timeout
+	out      []byte // answer bytes not written yet
+	x        *exchange
+	closing  bool // close once out is written
+}
+
+func (c *client) event(ev uint32) {
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		c.canRead = true
+	}
+	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		c.canWrite = true
+	}
+	c.process()
+}
+
+// process does what the connection can do now: write what is pending,
+// then read and start the next request.
+func (c *client) process() {
+	if len(c.out) > 0 {
+		if !c.flush() {
+			return
+		}
+	}
+	if c.x != nil {
+		if c.x.relaying() {
+			c.x.pump() // the client took what was pending: read on
+		}
+		return
+	}
+	if c.closing {
+		c.close()
+		return
+	}
+	for c.canRead {
+		if c.n == len(c.buf) {
+			c.handOver(nil, nil)
+			return
+		}
+		k, err := rawRead(c.fd, c.buf[c.n:])
+		if err == unix.EAGAIN {
+			c.canRead = false
+			break
+		}
+		if err != nil || k == 0 {
+			// The client closed or broke: with a partial head net/http
+			// would answer 400 (h1 hands such a head over); else close.
+			if err == nil && c.n > 0 {
+				c.handOver(nil, nil)
+				return
+			}
+			c.close()
+			return
+		}
+		if c.n == 0 && !c.newConn {
+			// A later request's head starts: header-timeout from here.
+			c.deadline = c.l.after(c.l.s.cfg.H1.ReadHeaderTimeout)
+		}
+		c.n += k
+		if c.request() {
+			return
+		}
+	}
+}
+
+// request starts the request whose head is in buf, if whole; it reports
+// whether the connection left the loop's hands or is busy.
+func (c *client) request() bool {
+	end := h1.HeadEnd(c.buf[:c.n])
+	if end < 0 {
+		if c.n >= 4 && bareLF(c.buf[:c.n]) {
+			c.handOver(nil, nil)
+			return true
+		}
+		return false
+	}
+	if end != c.n {
+		// Pipelined requests or a body: h1 and net/http read those.
+		c.handOver(nil, nil)
+		return true
+	}
+	p := h1.Parse(c.buf[:end], c.tmpl)
+	if p == nil || p.R.ProtoMinor != 1 {
+		c.handOver(nil, nil)
+		return true
+	}
+	bl := c.l.s.cfg.Route(p.R)
+	if bl == nil {
+		c.handOver(nil, nil)
+		return true
+	}
+	c.newConn = false
+	c.deadline = 0
+	c.n = 0
+	c.x = &exchange{c: c, p: p, px: bl.Start(p.R), bl: bl, start: time.Now()}
+	c.x.next()
+	return true
+}
+
+// flush writes out; false while some is left (canWrite then false).
+func (c *client) flush() bool {
+	for len(c.out) > 0 {
+		if !c.canWrite {
+			return false
+		}
+		k, err := rawWrite(c.fd, c.out)
+		if err == unix.EAGAIN {
+			c.canWrite = false
+			return false
+		}
+		if err != nil {
+			c.gone()
+			return false
+		}
+		c.out = c.out[k:]
+	}
+	c.out = c.out[:0]
+	return true
+}
+
+// gone ends a client that went away, and its exchange.
+func (c *client) gone() {
+	if x := c.x; x != nil {
+		x.clientGone()
+	}
+	c.close()
+}
+
+func (c *client) close() {
+	if c.fd < 0 {
+		return
+	}
+	c.l.forget(c.fd)
+	unix.Close(c.fd)
+	c.fd = -1
+	c.l.release()
+}
+
+// handOver gives the connection to h1: with what was read when first is
+// nil, else with first (already read) to be answered by handler.
+func (c *client) handOver(first *h1.Parsed, handler http.Handler) {
+	l := c.l
+	fd := c.fd
+	l.forget(fd)
+	c.fd = -1
+	nc, err := fdConn(fd)
+	if err != nil {
+		l.release()
+		return
+	}
+	if l.slots != nil {
+		nc = l.slots.Hold(nc)
+	}
+	var buffered []byte
+	if first == nil && c.n > 0 {
+		buffered = append([]byte(nil), c.buf[:c.n]...)
+	}
+	l.s.cfg.H1.ServeConn(nc, buffered, first, handler)
+}
+
+// fdConn makes a net.Conn of fd, which it takes over.
+func fdConn(fd int) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "")
+	nc, err := net.FileConn(f)
+	f.Close()
+	return nc, err
+}
+
+// exchange is a request the loop proxies.
+type exchange struct {
+	c      *client
+	p      *h1.Parsed
+	bl     *proxy.Balancer
+	px     *proxy.Exchange
+	u      *upstream
+	start  time.Time
+	req    []byte // the request as sent
+	status int
+	left   int64 // body bytes still to relay; -1 before the head
+	bytes  int64 // body bytes written to the client
+	keep   bool  // the backend keeps its connection
+	close  bool  // the client's connection ends after the answer
+	// deadline: connect-timeout while connecting, socket-timeout while
+	// waiting for the answer or any of its body.
+	deadline int64
+	socket   time.Duration
+}
+
+func (x *exchange) relaying() bool { return x.left > 0 }
+
+// next sends the request to the next backend the Balancer picks, or
+// answers 503 when none is left.
+func (x *exchange) next() {
+	for {
+		if !x.px.Next() {
+			x.finishWith(http.StatusServiceUnavailable)
+			return
+		}
+		if x.sendToPicked() {
+			return
+		}
+	}
+}
+
+// sendToPicked sends the request to the backend the Balancer picked;
+// false when no connection could be started (recorded as a failed
+// connect).
+func (x *exchange) sendToPicked() bool {
+	connect, socket, idle := x.px.Timeouts()
+	x.socket = socket
+	u, err := x.c.l.upstream(x.px.Addr(), connect, idle)
+	if err != nil {
+		x.px.DialFailed(err)
+		return false
+	}
+	x.attach(u)
+	return true
+}
+
+func (x *exchange) attach(u *upstream) {
+	x.u, u.x = u, x
+	x.left = -1
+	x.deadline = 0
+	u.n = 0
+	if x.req == nil {
+		x.req = proxy.AppendRequest(make([]byte, 0, 1024), x.p.R)
+	}
+	u.out = append(u.out[:0], x.req...)
+	if u.connecting {
+		x.deadline = nanotime() + int64(u.connectTimeout)
+		return
+	}
+	u.process()
+}
+
+// timedOut ends an exchange that waited past its deadline.
+func (x *exchange) timedOut() {
+	u := x.u
+	if u.connecting {
+		u.close()
+		x.px.DialFailed(os.ErrDeadlineExceeded)
+		x.u = nil
+		x.next()
+		return
+	}
+	if x.left >= 0 {
+		// The body stopped: the answer cannot be completed.
+		x.px.Broken(os.ErrDeadlineExceeded)
+		x.px.Done()
+		u.close()
+		x.c.x = nil
+		x.c.close()
+		return
+	}
+	u.close()
+	x.u = nil
+	x.px.TimedOut(os.ErrDeadlineExceeded)
+	x.finishWith(http.StatusGatewayTimeout)
+}
+
+// failed ends an attempt that broke before an answer came.
+func (x *exchange) failed(err error) {
+	x.u.close()
+	x.u = nil
+	if x.px.Failed(err) {
+		x.next()
+		return
+	}
+	x.finishWith(http.StatusBadGateway)
+}
+
+// finishWith hands the client over with the request, to be answered with
+// the Balancer's page for code by the ordinary path's accounting.
+func (x *exchange) finishWith(code int) {
+	c, bl := x.c, x.bl
+	c.x = nil
+	c.handOver(x.p, c.l.s.cfg.Account(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bl.Unavailable(w, code)
+	})))
+}
+
+// escape hands the client over with the exchange begun on u: the answer
+// is read and written with blocking I/O (proxy.Exchange.Finish).
+func (x *exchange) escape() {
+	c, u, px := x.c, x.u, x.px
+	buffered := append([]byte(nil), u.buf[:u.n]...)
+	u.l.forget(u.fd)
+	ufd := u.fd
+	u.fd = -1
+	x.u, u.x = nil, nil
+	bc, err := fdConn(ufd)
+	if err != nil {
+		x.px.Failed(err)
+		x.finishWith(http.StatusBadGateway)
+		return
+	}
+	socket := x.socket
+	c.x = nil
+	c.handOver(x.p, c.l.s.cfg.Account(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		px.Finish(w, bc, buffered, socket)
+	})))
+}
+
+// clientGone ends the exchange of a client that went away.
+func (x *exchange) clientGone() {
+	if u := x.u; u != nil {
+		u.close()
+		x.u = nil
+		if x.left < 0 {
+			x.px.Abandon()
+		} else {
+			x.px.Done()
+		}
+	}
+	x.c.x = nil
+}
+
+// answer reads the answer's head from u.buf and starts relaying it.
+func (x *exchange) answer() {
+	u, c := x.u, x.c
+	for {
+		res, n, ok := proxy.ParseAnswer(u.buf[:u.n], x.p.R)
+		if !ok {
+			x.escape()
+			return
+		}
+		if res == nil {
+			if u.n == len(u.buf) {
+				x.escape()
+				return
+			}
+			return // more to come
+		}
+		if res.StatusCode < 200 {
+			u.n = copy(u.buf, u.buf[n:u.n]) // 100 Continue, 103: skipped
+			continue
+		}
+		hdr := make(http.Header, len(res.Header)+4)
+		hdr["Server"] = serverField
+		proxy.ClientHeader(hdr, res.Header)
+		out, closeAfter, ok := h1.AppendHead(c.out[:0], x.p, res.StatusCode, hdr, c.l.s.shut.Load())
+		if !ok {
+			x.escape()
+			return
+		}
+		if x.px.Answered(res.StatusCode) {
+			// A 503 and another backend can take the request.
+			u.close()
+			x.u = nil
+			if !x.sendToPicked() {
+				x.next()
+			}
+			return
+		}
+		x.status = res.StatusCode
+		x.keep = !res.Close
+		x.close = closeAfter
+		x.left = 0
+		if x.p.R.Method != http.MethodHead && res.StatusCode != http.StatusNoContent && res.StatusCode != http.StatusNotModified {
+			x.left = res.ContentLength
+		}
+		c.out = out
+		u.n = copy(u.buf, u.buf[n:u.n])
+		x.deadline = 0
+		x.move()
+		return
+	}
+}
+
+// move takes body bytes from u.buf to the client, and ends the exchange
+// when the body is whole.
+func (x *exchange) move() {
+	u, c := x.u, x.c
+	take := min(int64(u.n), x.left)
+	c.out = append(c.out, u.buf[:take]...)
+	x.left -= take
+	x.bytes += take
+	extra := u.n - int(take)
+	u.n = 0
+	if x.left == 0 {
+		x.done(extra == 0)
+		return
+	}
+	if x.socket > 0 {
+		x.deadline = nanotime() + int64(x.socket)
+	}
+	if c.flush() {
+		x.pump()
+	}
+}
+
+// pump reads more of the body while the client takes it.
+func (x *exchange) pump() {
+	if u := x.u; u != nil && u.canRead && len(x.c.out) == 0 {
+		u.process()
+	}
+}
+
+// done ends the exchange after the whole answer: the backend connection
+// goes back to the loop's pool (clean: nothing after the body), the
+// request is accounted, and the client reads on once its answer is out.
+func (x *exchange) done(clean bool) {
+	u, c := x.u, x.c
+	x.px.Done()
+	if x.keep && clean {
+		u.park()
+	} else {
+		u.close()
+	}
+	x.u = nil
+	c.x = nil
+	c.l.s.cfg.Served(x.p.R, x.status, x.bytes, x.start)
+	if x.close {
+		c.closing = true
+	}
+	d := c.l.s.cfg.H1.IdleTimeout
+	if d <= 0 {
+		d = c.l.s.cfg.H1.ReadHeaderTimeout
+	}
+	c.deadline = c.l.after(d)
+	c.process()
+}
+
+var serverField = []string{"resind"}
+
+// upstream is a connection to a backend.
+type upstream struct {
+	l              *evloop
+	fd             int
+	addr           string
+	buf            []byte
+	n              int
+	out            []byte
+	canRead        bool
+	canWrite       bool
+	connecting     bool
+	reused         bool
+	answered       bool // some of the current answer arrived
+	idleSince      int64
+	idleTime       time.Duration
+	connectTimeout time.Duration
+	x              *exchange
+}
+
+// upstream returns a kept connection to addr or starts a new one.
+func (l *evloop) upstream(addr string, connect, idle time.Duration) (*upstream, error) {
+	now := nanotime()
+	for q := l.idle[addr]; len(q) > 0; q = l.idle[addr] {
+		u := q[len(q)-1]
+		l.idle[addr] = q[:len(q)-1]
+		if u.fd < 0 {
+			continue
+		}
+		if now-u.idleSince > int64(idle) || u.n > 0 || (u.canRead && u.hasEOF()) {
+			u.close()
+			continue
+		}
+		u.idleTime, u.connectTimeout = idle, connect
+		return u, nil
+	}
+	return l.dial(addr, connect, idle)
+}
+
+// dial starts a new connection to addr.
+func (l *evloop) dial(addr string, connect, idle time.Duration) (*upstream, error) {
+	sa, err := l.sockaddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	family := unix.AF_INET
+	if _, ok := sa.(*unix.SockaddrInet6); ok {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	err = unix.Connect(fd, sa)
+	if err != nil && err != unix.EINPROGRESS {
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := l.watch(fd); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	u := &upstream{l: l, fd: fd, addr: addr, buf: make([]byte, upstreamBuf), connecting: err != nil,
+		idleTime: idle, connectTimeout: connect}
+	l.socks[fd] = u
+	return u, nil
+}
+
+// hasEOF reports whether a kept connection the backend closed: a read
+// finds the end (or anything at all: then it is not clean either).
+func (u *upstream) hasEOF() bool {
+	var b [1]byte
+	if _, err := rawRead(u.fd, b[:]); err == unix.EAGAIN {
+		u.canRead = false
+		return false
+	}
+	return true
+}
+
+func (l *evloop) sockaddr(addr string) (unix.Sockaddr, error) {
+	if sa, ok := l.addrs[addr]; ok {
+		return sa, nil
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		ta, rerr := net.ResolveTCPAddr("tcp", addr)
+		if rerr != nil {
+			return nil, rerr
+		}
+		ap = ta.AddrPort()
+	}
+	var sa unix.Sockaddr
+	if a := ap.Addr().Unmap(); a.Is4() {
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
+	} else {
+		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+	}
+	l.addrs[addr] = sa
+	return sa, nil
+}
+
+func (u *upstream) event(ev uint32) {
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		u.canRead = true
+	}
+	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		u.canWrite = true
+	}
+	if u.x == nil {
+		if u.canRead && u.hasEOF() {
+			u.close() // a kept connection the backend closed
+		}
+		return
+	}
+	u.process()
+}
+
+// process connects, writes the request and reads the answer as far as the
+// socket allows.
+func (u *upstream) process() {
+	x := u.x
+	if u.connecting {
+		if !u.canWrite {
+			return
+		}
+		errno, err := unix.GetsockoptInt(u.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err == nil && errno != 0 {
+			err = syscall.Errno(errno)
+		}
+		if err != nil {
+			u.close()
+			x.u = nil
+			x.px.DialFailed(err)
+			x.next()
+			return
+		}
+		u.connecting = false
+		if x.socket > 0 {
+			x.deadline = nanotime() + int64(x.socket)
+		} else {
+			x.deadline = 0
+		}
+	}
+	for len(u.out) > 0 {
+		if !u.canWrite {
+			return
+		}
+		k, err := rawWrite(u.fd, u.out)
+		if err == unix.EAGAIN {
+			u.canWrite = false
+			return
+		}
+		if err != nil {
+			u.broke(err)
+			return
+		}
+		u.out = u.out[k:]
+		if len(u.out) == 0 && x.socket > 0 {
+			x.deadline = nanotime() + int64(x.socket)
+		}
+	}
+	for u.canRead && u.x == x && len(x.c.out) == 0 {
+		if u.n == len(u.buf) {
+			x.escape()
+			return
+		}
+		k, err := rawRead(u.fd, u.buf[u.n:])
+		if err == unix.EAGAIN {
+			u.canRead = false
+			return
+		}
+		if err != nil || k == 0 {
+			if err == nil {
+				err = errors.New("backend closed the connection")
+			}
+			if x.left > 0 {
+				x.px.Broken(err)
+				x.px.Done()
+				u.close()
+				x.u = nil
+				x.c.x = nil
+				x.c.close() // cut short: the client must not take it for whole
+				return
+			}
+			u.broke(err)
+			return
+		}
+		u.n += k
+		u.answered = true
+		if x.left < 0 {
+			x.answer()
+		} else {
+			x.move()
+		}
+	}
+}
+
+// broke handles a connection that failed before its answer: a kept one
+// that brought nothing back is replaced by a fresh one once (the backend
+// closed it while idle), else the attempt failed.
+func (u *upstream) broke(err error) {
+	x := u.x
+	if u.reused && !u.answered {
+		u.close()
+		connect, _, idle := x.px.Timeouts()
+		nu, derr := u.l.dial(u.addr, connect, idle)
+		if derr != nil {
+			x.u = nil
+			x.px.DialFailed(derr)
+			x.next()
+			return
+		}
+		x.attach(nu)
+		return
+	}
+	x.failed(err)
+}
+
+// park keeps the connection for the next request to its backend.
+func (u *upstream) park() {
+	u.x = nil
+	u.reused = true
+	u.answered = false
+	u.n = 0
+	u.idleSince = nanotime()
+	u.l.idle[u.addr] = append(u.l.idle[u.addr], u)
+}
+
+func (u *upstream) close() {
+	if u.fd < 0 {
+		return
+	}
+	u.l.forget(u.fd)
+	unix.Close(u.fd)
+	u.fd = -1
+	u.x = nil
+}
+
+// bareLF reports whether b has an LF not preceded by CR: h1 leaves such
+// heads to net/http.
+func bareLF(b []byte) bool {
+	for i := range b {
+		if b[i] == '\n' && (i == 0 || b[i-1] != '\r') {
+			return true
+		}
+	}
+	return false
+}
+
+func sockaddrString(sa unix.Sockaddr) string {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
+	}
+	return ""
+}
+
+func localAddr(fd int) net.Addr {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(sockaddrString(sa))
+	if err != nil {
+		return nil
+	}
+	return net.TCPAddrFromAddrPort(ap)
+}
+
+var epoch = time.Now()
+
+func nanotime() int64 { return int64(time.Since(epoch)) }
+
+// The loop's system calls while busy: raw, so that the thread keeps its P
+// (no hand-off around each call). Each is non-blocking.
+
+func rawWait(ep int, events []unix.EpollEvent) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	return int(n), errnoErr(e)
+}
+
+func rawRead(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), errnoErr(e)
+}
+
+func rawWrite(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), errnoErr(e)
+}
+
+func errnoErr(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}
