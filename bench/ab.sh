@@ -23,6 +23,9 @@
 #   AB_CONNECTIONS=32    wrk connections per build
 #   AB_BODY=100          bytes in each backend answer's body
 #   AB_MAX=600           the whole run is stopped after this many seconds
+#   AB_OLD_ENV, AB_NEW_ENV="K=V …"  environment of one build only, e.g.
+#                        AB_NEW_ENV=RESIND_DATAPLANE=epoll with the same
+#                        binary twice compares the two data planes
 #
 # Loopback only; stops exactly what it started.
 set -euo pipefail
@@ -121,7 +124,9 @@ EOF
 start_backends "$TMP/backend" "$B1" "$B2" "$BODY"
 declare -A RPID=()
 for id in old new; do
-	taskset -c 1 "$TMP/$id" -conf "$TMP/resin.xml" -server "$id" \
+	envs=${AB_OLD_ENV:-}
+	[ $id = new ] && envs=${AB_NEW_ENV:-}
+	env $envs taskset -c 1 "$TMP/$id" -conf "$TMP/resin.xml" -server "$id" \
 		-data-directory "$TMP/data-$id" -log-directory "$TMP/log-$id" console >"$TMP/$id.out" 2>&1 &
 	RPID[$id]=$!
 	PIDS+=($!)

@@ -10,7 +10,8 @@
 # the last of them once more doing a lean proxy's HTTP work, and two resind
 # web-tier
 # servers: web-p (HttpProxy and LoadBalance to the backends, no cache) and
-# web-c (LoadBalance through <proxy-cache>). wrk (HTTP/1.1 keep-alive) runs
+# web-c (LoadBalance through <proxy-cache>), and web-e, web-p's LoadBalance
+# on the epoll data plane (RESIND_DATAPLANE=epoll, core/loop). wrk (HTTP/1.1 keep-alive) runs
 # against each target in interleaved rounds (A B C … A B C …), first with
 # nothing pinned, then pinned (wrk and backends on CPU 0, the proxy on CPU 1).
 # The table shows medians over rounds, the CPU each proxy used (utime+stime
@@ -23,7 +24,8 @@
 #   BENCH_CONNECTIONS=32 wrk connections (-c); BENCH_THREADS=1 wrk threads (-t)
 #   BENCH_MODES="unpinned pinned"
 #   BENCH_TARGETS="…"    a subset of: nginx haproxy go-reverseproxy
-#                        resind-httpproxy resind-lb nginx-cache haproxy-cache
+#                        resind-httpproxy resind-lb resind-lb-epoll
+#                        nginx-cache haproxy-cache
 #                        resind-cache go-floor-goroutine go-floor-epoll
 #                        go-floor-raw go-floor-raw-http (go-reverseproxy: bench/goproxy, plain
 #                        httputil.ReverseProxy, the yardstick for net/http;
@@ -55,7 +57,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
 MODES=${BENCH_MODES:-unpinned pinned}
-TARGETS=${BENCH_TARGETS:-nginx haproxy go-reverseproxy go-floor-goroutine go-floor-epoll go-floor-raw go-floor-raw-http resind-httpproxy resind-lb nginx-cache haproxy-cache resind-cache}
+TARGETS=${BENCH_TARGETS:-nginx haproxy go-reverseproxy go-floor-goroutine go-floor-epoll go-floor-raw go-floor-raw-http resind-httpproxy resind-lb resind-lb-epoll nginx-cache haproxy-cache resind-cache}
 SOAK=${BENCH_SOAK:-0}
 MAX=${BENCH_MAX:-600}
 NGINX_LOG=${BENCH_NGINX_LOG:-on}
@@ -175,10 +177,11 @@ elif ! go build -o "$TMP/bin/resind" ./cmd/resind 2>"$TMP/resind-build.log"; the
 	say "$RESIND_WHY"
 fi
 
-mapfile -t PORTS < <("$TMP/bin/report" ports 13)
+mapfile -t PORTS < <("$TMP/bin/report" ports 15)
 B1=${PORTS[0]} B2=${PORTS[1]} NGINX=${PORTS[2]} HAP=${PORTS[3]}
 WEBP=${PORTS[4]} WEBP_CL=${PORTS[5]} WEBC=${PORTS[6]} WEBC_CL=${PORTS[7]} GOPROXY=${PORTS[8]}
 FLOORG=${PORTS[9]} FLOORE=${PORTS[10]} FLOORR=${PORTS[11]} FLOORH=${PORTS[12]}
+WEBE=${PORTS[13]} WEBE_CL=${PORTS[14]}
 
 cat >"$TMP/report.lua" <<'EOF'
 -- One machine-readable line: requests, duration (us), p50 and p99 (us),
@@ -303,6 +306,16 @@ EOF
       </web-app>
     </host>
   </cluster>
+  <cluster id="webe">
+    <server id="web-e" address="127.0.0.1" port="$WEBE_CL">
+      <http address="127.0.0.1" port="$WEBE"/>
+    </server>
+    <host id="">
+      <web-app id="/" root-directory="$TMP/resind/root">
+        <resin:LoadBalance regexp="^/lb/" cluster="app" strategy="round-robin"/>
+      </web-app>
+    </host>
+  </cluster>
 </resin>
 EOF
 }
@@ -321,6 +334,7 @@ target_url() {
 	go-floor-raw-http) echo "http://127.0.0.1:$FLOORH/lb/plain" ;;
 	resind-httpproxy) echo "http://127.0.0.1:$WEBP/hp/plain" ;;
 	resind-lb) echo "http://127.0.0.1:$WEBP/lb/plain" ;;
+	resind-lb-epoll) echo "http://127.0.0.1:$WEBE/lb/plain" ;;
 	nginx-cache) echo "http://127.0.0.1:$NGINX/cached" ;;
 	haproxy-cache) echo "http://127.0.0.1:$HAP/cached" ;;
 	resind-cache) echo "http://127.0.0.1:$WEBC/lb/cached" ;;
@@ -338,6 +352,7 @@ target_proc() {
 	go-floor-raw) echo floor-raw ;;
 	go-floor-raw-http) echo floor-http ;;
 	resind-cache) echo web-c ;;
+	resind-lb-epoll) echo web-e ;;
 	resind-*) echo web-p ;;
 	esac
 }
@@ -405,15 +420,17 @@ start_mode() {
 	wait_port floor-http "$FLOORH" || down+=(floor-http)
 	if [ -n "$RESIND_OK" ]; then
 		local id port
-		for id in web-p web-c; do
-			port=$WEBP
+		local dataplane
+		for id in web-p web-c web-e; do
+			port=$WEBP dataplane=
 			[ $id = web-c ] && port=$WEBC
-			start "$id" "$proxy" env $RESIND_ENV "$TMP/bin/resind" -conf "$TMP/resind/resin.xml" -server "$id" \
+			[ $id = web-e ] && port=$WEBE dataplane=RESIND_DATAPLANE=epoll
+			start "$id" "$proxy" env $RESIND_ENV $dataplane "$TMP/bin/resind" -conf "$TMP/resind/resin.xml" -server "$id" \
 				-data-directory "$TMP/resind/data" -log-directory "$TMP/resind/log" console
 			wait_port "$id" "$port" || down+=("$id")
 		done
 	else
-		down+=(web-p web-c)
+		down+=(web-p web-c web-e)
 	fi
 
 	UP=()

@@ -29,9 +29,10 @@ type Exchange struct {
 	resent bool
 }
 
-// Start begins the exchange of r; Next picks its first backend.
-func (bl *Balancer) Start(r *http.Request) *Exchange {
-	return &Exchange{bl: bl, r: r, i: -1}
+// Start begins the exchange of r; Next picks its first backend. The
+// Exchange is a value, to be kept where the caller keeps its own state.
+func (bl *Balancer) Start(r *http.Request) Exchange {
+	return Exchange{bl: bl, r: r, i: -1}
 }
 
 // Next picks and claims the next backend, skipping those tried; false
@@ -189,10 +190,15 @@ func interim(buf []byte) (*http.Response, int) {
 	return &http.Response{StatusCode: 100}, end + len(crlfcrlf)
 }
 
-// ClientHeader turns an answer's header into what the client gets, as
-// ServeHTTP copies it: hop-by-hop fields out, Via added.
-func ClientHeader(dst, res http.Header) {
-	copyResponseHeader(dst, res, nil)
+// ClientHeader turns an answer's header, in place, into what the client
+// gets through ServeHTTP: hop-by-hop fields out, Via added, and server
+// (core's Server field) when the backend sent none.
+func ClientHeader(h http.Header, server []string) {
+	removeHopHeaders(h)
+	addVia(h)
+	if _, ok := h["Server"]; !ok {
+		h["Server"] = server
+	}
 }
 
 // Finish completes, with blocking I/O, an exchange the loop began and

@@ -75,26 +75,36 @@ func (s *Server) Serve(ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
+	var loops []*evloop
+	fail := func(err error) error {
+		for _, l := range loops {
+			l.closeFds()
+		}
+		return err
+	}
 	for range s.cfg.Loops {
-		var lfd int
+		lfd := -1
 		var derr error
 		if err := rc.Control(func(fd uintptr) { lfd, derr = unix.Dup(int(fd)) }); err != nil {
 			derr = err
 		}
 		if derr != nil {
-			s.mu.Unlock()
-			return derr
+			return fail(derr)
 		}
 		l, err := newLoop(s, lfd, sl)
 		if err != nil {
 			unix.Close(lfd)
-			s.mu.Unlock()
-			return err
+			return fail(err)
 		}
-		s.loops = append(s.loops, l)
+		loops = append(loops, l)
 	}
-	loops := s.loops
+	s.mu.Lock()
+	if s.shut.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return fail(h1.ErrServerClosed)
+	}
+	s.loops = loops
 	s.mu.Unlock()
 	s.cfg.Log.Info("epoll data plane on", zap.String("addr", tl.Addr().String()), zap.Int("loops", len(loops)))
 	var wg sync.WaitGroup
@@ -192,6 +202,8 @@ type evloop struct {
 	lastRun int64
 }
 
+// newLoop makes a loop accepting on lfd; on error lfd is left to the
+// caller.
 func newLoop(s *Server, lfd int, sl slots) (*evloop, error) {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
@@ -204,11 +216,12 @@ func newLoop(s *Server, lfd int, sl slots) (*evloop, error) {
 	}
 	l := &evloop{s: s, ep: ep, lfd: lfd, efd: efd, slots: sl,
 		socks: make(map[int]any), idle: make(map[string][]*upstream), addrs: make(map[string]unix.Sockaddr)}
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}); err != nil {
-		l.closeFds()
-		return nil, err
+	err = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)})
+	if err == nil {
+		err = l.watchListener()
 	}
-	if err := l.watchListener(); err != nil {
+	if err != nil {
+		l.lfd = -1
 		l.closeFds()
 		return nil, err
 	}
@@ -416,7 +429,9 @@ type client struct {
 	deadline int64  // nanotime: idle or header timeout
 	out      []byte // answer bytes not written yet
 	x        *exchange
-	closing  bool // close once out is written
+	xs       exchange // what x points to: one per connection, not per request
+	reqBuf   []byte   // the buffer requests to backends are written in
+	closing  bool     // close once out is written
 }
 
 func (c *client) event(ev uint32) {
@@ -456,6 +471,11 @@ func (c *client) process() {
 		if err == unix.EAGAIN {
 			c.canRead = false
 			break
+		}
+		if k < len(c.buf)-c.n {
+			// A short read emptied the socket: what comes next brings
+			// an edge of its own (no read just to see EAGAIN).
+			c.canRead = false
 		}
 		if err != nil || k == 0 {
 			// The client closed or broke: with a partial head net/http
@@ -507,7 +527,8 @@ func (c *client) request() bool {
 	c.newConn = false
 	c.deadline = 0
 	c.n = 0
-	c.x = &exchange{c: c, p: p, px: bl.Start(p.R), bl: bl, start: time.Now()}
+	c.xs = exchange{c: c, p: p, px: bl.Start(p.R), bl: bl, start: time.Now()}
+	c.x = &c.xs
 	c.x.next()
 	return true
 }
@@ -586,7 +607,7 @@ type exchange struct {
 	c      *client
 	p      *h1.Parsed
 	bl     *proxy.Balancer
-	px     *proxy.Exchange
+	px     proxy.Exchange
 	u      *upstream
 	start  time.Time
 	req    []byte // the request as sent
@@ -638,9 +659,10 @@ func (x *exchange) attach(u *upstream) {
 	x.deadline = 0
 	u.n = 0
 	if x.req == nil {
-		x.req = proxy.AppendRequest(make([]byte, 0, 1024), x.p.R)
+		x.req = proxy.AppendRequest(x.c.reqBuf[:0], x.p.R)
+		x.c.reqBuf = x.req
 	}
-	u.out = append(u.out[:0], x.req...)
+	u.out = x.req
 	if u.connecting {
 		x.deadline = nanotime() + int64(u.connectTimeout)
 		return
@@ -750,9 +772,8 @@ func (x *exchange) answer() {
 			u.n = copy(u.buf, u.buf[n:u.n]) // 100 Continue, 103: skipped
 			continue
 		}
-		hdr := make(http.Header, len(res.Header)+4)
-		hdr["Server"] = serverField
-		proxy.ClientHeader(hdr, res.Header)
+		hdr := res.Header
+		proxy.ClientHeader(hdr, serverField)
 		out, closeAfter, ok := h1.AppendHead(c.out[:0], x.p, res.StatusCode, hdr, c.l.s.shut.Load())
 		if !ok {
 			x.escape()
@@ -1008,6 +1029,9 @@ func (u *upstream) process() {
 		if err == unix.EAGAIN {
 			u.canRead = false
 			return
+		}
+		if k > 0 && k < len(u.buf)-u.n {
+			u.canRead = false // as the client's: a short read emptied it
 		}
 		if err != nil || k == 0 {
 			if err == nil {
