@@ -154,17 +154,19 @@ func (w *bytesWriter) WriteString(s string) (int, error) {
 // ParseAnswer parses the head of a backend's answer to r at the start of
 // buf: nil while the head is incomplete, or when it is not of the common
 // kind (then ok is false and Finish takes the exchange over); else the
-// response, with its header as ServeHTTP would copy it to the client
-// (hop-by-hop fields removed, Via added), and the head's length. A 1xx
+// response, with the backend's header as ReadResponse reads it
+// (ClientHeader makes the client's of it), and the head's length. A 1xx
 // interim answer is returned too (the caller skips it).
 func ParseAnswer(buf []byte, r *http.Request) (res *http.Response, n int, ok bool) {
 	if bytes.Index(buf, crlfcrlf) < 0 {
-		if len(buf) >= maxResponseHeaderBytes {
+		// A line ended by LF alone: ReadResponse reads such a head,
+		// which may be complete already.
+		if len(buf) >= maxResponseHeaderBytes || bareLF(buf) {
 			return nil, 0, false
 		}
 		return nil, 0, true
 	}
-	if res, n = interim(buf); res != nil {
+	if res, n = interim(buf, r); res != nil {
 		return res, n, true
 	}
 	res, n = parseHead(buf, r)
@@ -178,16 +180,35 @@ func ParseAnswer(buf []byte, r *http.Request) (res *http.Response, n int, ok boo
 }
 
 // interim recognises a 1xx answer other than 101 (which ServeHTTP treats
-// as an error on this path): "HTTP/1.x 1xx ...", fields, blank line.
-func interim(buf []byte) (*http.Response, int) {
+// as an error on this path): "HTTP/1.x 1xx ...", fields, blank line, as
+// ReadResponse reads it (ServeHTTP's path skips what it reads so, and
+// fails on what it refuses, which Finish then does too).
+func interim(buf []byte, r *http.Request) (*http.Response, int) {
 	if len(buf) < 13 || !bytes.HasPrefix(buf, []byte("HTTP/1.")) || buf[8] != ' ' || buf[9] != '1' {
 		return nil, 0
 	}
 	if buf[10] == '0' && buf[11] == '1' {
 		return nil, 0
 	}
-	end := bytes.Index(buf, crlfcrlf)
-	return &http.Response{StatusCode: 100}, end + len(crlfcrlf)
+	head := buf[:bytes.Index(buf, crlfcrlf)+len(crlfcrlf)]
+	if bareLF(head) {
+		return nil, 0 // ReadResponse would end the head elsewhere
+	}
+	res, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(head)), r)
+	if err != nil || res.StatusCode < 100 || res.StatusCode > 199 || res.StatusCode == http.StatusSwitchingProtocols {
+		return nil, 0
+	}
+	return res, len(head)
+}
+
+// bareLF reports whether b has an LF not preceded by a CR.
+func bareLF(b []byte) bool {
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			return true
+		}
+	}
+	return false
 }
 
 // ClientHeader turns an answer's header, in place, into what the client

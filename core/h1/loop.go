@@ -94,15 +94,18 @@ func AppendHead(dst []byte, p *Parsed, code int, hdr http.Header, shutting bool)
 	}
 	isHEAD := r.Method == http.MethodHead
 	hasBody := bodyAllowedForStatus(code)
-	if hasBody && !isHEAD {
+	if hasBody {
 		cl := hdr["Content-Length"]
-		if len(cl) != 1 {
+		var n int64
+		var err error
+		if len(cl) == 1 {
+			n, err = strconv.ParseInt(cl[0], 10, 64)
+		}
+		if !isHEAD && (len(cl) != 1 || err != nil || n < 0) {
 			return dst, false, false
 		}
-		n, err := strconv.ParseInt(cl[0], 10, 64)
-		if err != nil || n < 0 {
-			return dst, false, false
-		}
+		// A HEAD answer's body may be written too (and is not sent):
+		// the server sniffs it all the same.
 		_, haveType := hdr["Content-Type"]
 		if ce := hdr["Content-Encoding"]; n > 0 && !haveType && (len(ce) == 0 || ce[0] == "") {
 			return dst, false, false
