@@ -40,6 +40,10 @@ func Parse(raw []byte, tmpl *http.Request) *Parsed {
 // blank line that ends it, or -1 while it is incomplete.
 func HeadEnd(b []byte) int { return headEnd(b) }
 
+// BareLF reports whether b has an LF not preceded by a CR: this package
+// leaves such heads to net/http.
+func BareLF(b []byte) bool { return bareLF(b, 0) }
+
 // ReadBufferSize is the largest head answered without net/http.
 const ReadBufferSize = readBufferSize
 

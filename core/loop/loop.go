@@ -1,8 +1,8 @@
 // Package loop is resind's epoll data plane for plain listeners
-// (docs/dataplane.md): one event loop per P, each on a locked OS thread
-// with its own epoll set, answering the requests that are only proxied —
-// a body-less GET or HEAD that a <resin:LoadBalance> rule sends to a
-// cluster — without a goroutine, with system calls the Go runtime does not
+// (docs/dataplane.md): one event loop per P, each a goroutine with its own
+// epoll set, answering the requests that are only proxied — a body-less
+// GET or HEAD that a <resin:LoadBalance> rule sends to a cluster — without
+// a goroutine per connection, with system calls the Go runtime does not
 // see while the loop is busy.
 //
 // The loop answers only what it can answer completely; it never answers

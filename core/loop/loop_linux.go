@@ -453,6 +453,9 @@ func (c *client) process() {
 			return
 		}
 	}
+	if c.x == nil && cap(c.out) > 16<<10 {
+		c.out = nil // a large answer's buffer is not kept while idle
+	}
 	if c.x != nil {
 		if c.x.relaying() {
 			c.x.pump() // the client took what was pending: read on
@@ -504,7 +507,7 @@ func (c *client) process() {
 func (c *client) request() bool {
 	end := h1.HeadEnd(c.buf[:c.n])
 	if end < 0 {
-		if c.n >= 4 && bareLF(c.buf[:c.n]) {
+		if c.n >= 4 && h1.BareLF(c.buf[:c.n]) {
 			c.handOver(nil, nil)
 			return true
 		}
@@ -1099,17 +1102,6 @@ func (u *upstream) close() {
 	unix.Close(u.fd)
 	u.fd = -1
 	u.x = nil
-}
-
-// bareLF reports whether b has an LF not preceded by CR: h1 leaves such
-// heads to net/http.
-func bareLF(b []byte) bool {
-	for i := range b {
-		if b[i] == '\n' && (i == 0 || b[i-1] != '\r') {
-			return true
-		}
-	}
-	return false
 }
 
 func sockaddrString(sa unix.Sockaddr) string {
