@@ -159,3 +159,21 @@ func (p *prefixReader) Read(q []byte) (int, error) {
 	}
 	return p.c.Read(q)
 }
+
+// AppendStatusLine appends the HTTP/1.1 status line this package writes
+// for code.
+func AppendStatusLine(dst []byte, code int) []byte {
+	w := appender{dst}
+	writeStatusLine(&w, 1, code)
+	return w.b
+}
+
+// Date is the Date field's value now, as this package writes it.
+func Date() string { return httpDate() }
+
+// BodyAllowed reports whether an answer with status code may have a body.
+func BodyAllowed(code int) bool { return bodyAllowedForStatus(code) }
+
+// WantsClose reports whether the client asked for the connection to end
+// after this request's answer, as this package reads it.
+func (p *Parsed) WantsClose() bool { return p.h.wantsClose }

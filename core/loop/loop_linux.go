@@ -759,6 +759,11 @@ func (x *exchange) clientGone() {
 // answer reads the answer's head from u.buf and starts relaying it.
 func (x *exchange) answer() {
 	u, c := x.u, x.c
+	closeAfter := x.p.WantsClose() || c.l.s.shut.Load()
+	if out, a, ok := fastAnswer(c.out[:0], u.buf[:u.n], x.p.R.Method == http.MethodHead, closeAfter); ok {
+		x.answered(out, a, closeAfter)
+		return
+	}
 	for {
 		res, n, ok := proxy.ParseAnswer(u.buf[:u.n], x.p.R)
 		if !ok {
@@ -783,28 +788,34 @@ func (x *exchange) answer() {
 			x.escape()
 			return
 		}
-		if x.px.Answered(res.StatusCode) {
-			// A 503 and another backend can take the request.
-			u.close()
-			x.u = nil
-			if !x.sendToPicked() {
-				x.next()
-			}
-			return
-		}
-		x.status = res.StatusCode
-		x.keep = !res.Close
-		x.close = closeAfter
-		x.left = 0
-		if x.p.R.Method != http.MethodHead && res.StatusCode != http.StatusNoContent && res.StatusCode != http.StatusNotModified {
-			x.left = res.ContentLength
-		}
-		c.out = out
-		u.n = copy(u.buf, u.buf[n:u.n])
-		x.deadline = 0
-		x.move()
+		x.answered(out, answerHead{status: res.StatusCode, length: res.ContentLength, keep: !res.Close, n: n}, closeAfter)
 		return
 	}
+}
+
+// answered starts relaying an answer whose client head is out.
+func (x *exchange) answered(out []byte, a answerHead, closeAfter bool) {
+	u, c := x.u, x.c
+	if x.px.Answered(a.status) {
+		// A 503 and another backend can take the request.
+		u.close()
+		x.u = nil
+		if !x.sendToPicked() {
+			x.next()
+		}
+		return
+	}
+	x.status = a.status
+	x.keep = a.keep
+	x.close = closeAfter
+	x.left = 0
+	if x.p.R.Method != http.MethodHead && a.status != http.StatusNoContent && a.status != http.StatusNotModified {
+		x.left = a.length
+	}
+	c.out = out
+	u.n = copy(u.buf, u.buf[a.n:u.n])
+	x.deadline = 0
+	x.move()
 }
 
 // move takes body bytes from u.buf to the client, and ends the exchange
