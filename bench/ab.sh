@@ -23,6 +23,9 @@
 #   AB_CONNECTIONS=32    wrk connections per build
 #   AB_BODY=100          bytes in each backend answer's body
 #   AB_MAX=600           the whole run is stopped after this many seconds
+#   AB_CPUS=1            the CPUs both builds run on: 0,1 measures them
+#                        unpinned, sharing both CPUs with wrk and the
+#                        backends (GOMAXPROCS 2)
 #   AB_OLD_ENV, AB_NEW_ENV="K=V …"  environment of one build only, e.g.
 #                        AB_NEW_ENV=RESIND_DATAPLANE=epoll with the same
 #                        binary twice compares the two data planes
@@ -30,6 +33,7 @@
 # Loopback only; stops exactly what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PROXY_CPUS=${AB_CPUS:-1}
 . bench/lib.sh
 export PATH="$PATH:/usr/sbin:/sbin"
 
@@ -126,7 +130,7 @@ declare -A RPID=()
 for id in old new; do
 	envs=${AB_OLD_ENV:-}
 	[ $id = new ] && envs=${AB_NEW_ENV:-}
-	env $envs taskset -c 1 "$TMP/$id" -conf "$TMP/resin.xml" -server "$id" \
+	env $envs taskset -c "$PROXY_CPUS" "$TMP/$id" -conf "$TMP/resin.xml" -server "$id" \
 		-data-directory "$TMP/data-$id" -log-directory "$TMP/log-$id" console >"$TMP/$id.out" 2>&1 &
 	RPID[$id]=$!
 	PIDS+=($!)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -130,6 +131,7 @@ func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
 			Served:  s.loopServed,
 			Account: s.loopHandler,
 			Log:     s.log,
+			Loops:   dataplaneLoops(),
 		})
 		return &listener{spec: sp, ln: served, raw: ln, srv: lp}, nil
 	}
@@ -139,6 +141,13 @@ func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
 // dataplane is RESIND_DATAPLANE: "epoll" runs plain listeners on the
 // event loops of core/loop (experimental, Linux; docs/dataplane.md).
 func dataplane() string { return os.Getenv("RESIND_DATAPLANE") }
+
+// dataplaneLoops is RESIND_DATAPLANE_LOOPS, the number of event loops per
+// listener; 0 (unset or not a number) is core/loop's default.
+func dataplaneLoops() int {
+	n, _ := strconv.Atoi(os.Getenv("RESIND_DATAPLANE_LOOPS"))
+	return n
+}
 
 // start serves l in its own goroutine. A failure other than being shut
 // down ends Serve with that error.
