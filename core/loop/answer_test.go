@@ -139,3 +139,14 @@ func FuzzFastAnswer(f *testing.F) {
 		checkFastAnswer(t, buf, method, clientClose, shutting)
 	})
 }
+
+func BenchmarkFastAnswer(b *testing.B) {
+	buf := []byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain\r\nDate: Thu, 03 Dec 2026 08:00:00 GMT\r\n\r\n")
+	dst := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok := fastAnswer(dst[:0], buf, false, false); !ok {
+			b.Fatal("declined")
+		}
+	}
+}

@@ -269,16 +269,19 @@ func (l *evloop) closeFds() {
 //     without blocking while there is work and blocks through the runtime
 //     (giving up its P) only when a poll finds nothing.
 //
-// Either way it yields after each batch, so that goroutines waiting for
-// its P (handed-over connections, the cluster, the collector) get it; a
-// raw wait interrupted by the runtime's preemption signal (EINTR) yields
-// too, or a stop of the world would wait for it. The loop is not locked
+// A shared loop yields after each batch, so that goroutines waiting for
+// its P (handed-over connections, the cluster, the collector) get it. A
+// dedicated one yields only when the runtime's preemption signal
+// interrupted its wait (EINTR), or a stop of the world would wait for it:
+// what lands on its P meanwhile (a handed-over connection's goroutine, a
+// timer) is taken by the free P, as an idle P steals work from a busy one. The loop is not locked
 // to its thread: a locked goroutine that yields makes its thread hand the
 // P to another and take it back, two thread switches per batch.
 //
 // bench/ab.sh, CPU per request: unlocked 0.88 of locked (pinned); one
-// dedicated loop 0.93 of two shared ones (GOMAXPROCS 2, unpinned); no
-// yield per batch 1.23 (pinned).
+// dedicated loop 0.93 of two shared ones (GOMAXPROCS 2, unpinned), and
+// 0.87 of itself yielding after each batch; a shared loop not yielding
+// 1.23 of one that does (pinned).
 func (l *evloop) run() {
 	defer l.closeFds()
 	events := make([]unix.EpollEvent, 128)
@@ -333,7 +336,9 @@ func (l *evloop) run() {
 				return
 			}
 		}
-		runtime.Gosched()
+		if !l.dedicated || err == unix.EINTR {
+			runtime.Gosched()
+		}
 	}
 }
 
