@@ -70,7 +70,10 @@ func parseHead(raw []byte) (*head, bool) {
 		return nil, false
 	}
 	h.header = make(http.Header, n)
-	for len(rest) > 0 {
+	// Every field's value slice is cut from one array: one allocation
+	// where a slice per field makes n.
+	vals := make([]string, n)
+	for i := 0; len(rest) > 0; i++ {
 		eol = strings.Index(rest, "\r\n")
 		line := rest[:eol]
 		rest = rest[eol+2:]
@@ -93,7 +96,12 @@ func parseHead(raw []byte) (*head, bool) {
 		case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Te", "Http2-Settings":
 			return nil, false
 		}
-		h.header[key] = append(h.header[key], value)
+		if prior, ok := h.header[key]; ok {
+			h.header[key] = append(prior, value)
+			continue
+		}
+		vals[i] = value
+		h.header[key] = vals[i : i+1 : i+1]
 	}
 	if h.major == 1 && h.minor == 1 && !h.hasHost {
 		return nil, false

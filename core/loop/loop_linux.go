@@ -221,6 +221,7 @@ type evloop struct {
 	idle    map[string][]*upstream
 	addrs   map[string]unix.Sockaddr
 	lastRun int64
+	now     int64 // nanotime when the current batch of events came
 }
 
 // newLoop makes a loop accepting on lfd; on error lfd is left to the
@@ -299,6 +300,7 @@ func (l *evloop) run() {
 			l.closeAll()
 			return
 		}
+		l.now = nanotime()
 		for _, e := range events[:max(n, 0)] {
 			fd := int(e.Fd)
 			switch {
@@ -316,7 +318,7 @@ func (l *evloop) run() {
 				}
 			}
 		}
-		now := nanotime()
+		now := l.now
 		if now-l.lastRun >= int64(tick) {
 			l.lastRun = now
 			l.timers(now)
@@ -379,7 +381,7 @@ func (l *evloop) after(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
-	return nanotime() + int64(d)
+	return l.now + int64(d)
 }
 
 func (l *evloop) release() {
@@ -710,7 +712,7 @@ func (x *exchange) attach(u *upstream) {
 	}
 	u.out = x.req
 	if u.connecting {
-		x.deadline = nanotime() + int64(u.connectTimeout)
+		x.deadline = x.c.l.now + int64(u.connectTimeout)
 		return
 	}
 	u.process()
@@ -875,7 +877,7 @@ func (x *exchange) move() {
 		return
 	}
 	if x.socket > 0 {
-		x.deadline = nanotime() + int64(x.socket)
+		x.deadline = c.l.now + int64(x.socket)
 	}
 	if c.flush() {
 		x.pump()
@@ -937,7 +939,7 @@ type upstream struct {
 
 // upstream returns a kept connection to addr or starts a new one.
 func (l *evloop) upstream(addr string, connect, idle time.Duration) (*upstream, error) {
-	now := nanotime()
+	now := l.now
 	for q := l.idle[addr]; len(q) > 0; q = l.idle[addr] {
 		u := q[len(q)-1]
 		l.idle[addr] = q[:len(q)-1]
@@ -1054,7 +1056,7 @@ func (u *upstream) process() {
 		}
 		u.connecting = false
 		if x.socket > 0 {
-			x.deadline = nanotime() + int64(x.socket)
+			x.deadline = u.l.now + int64(x.socket)
 		} else {
 			x.deadline = 0
 		}
@@ -1074,7 +1076,7 @@ func (u *upstream) process() {
 		}
 		u.out = u.out[k:]
 		if len(u.out) == 0 && x.socket > 0 {
-			x.deadline = nanotime() + int64(x.socket)
+			x.deadline = u.l.now + int64(x.socket)
 		}
 	}
 	for u.canRead && u.x == x && len(x.c.out) == 0 {
@@ -1143,7 +1145,7 @@ func (u *upstream) park() {
 	u.reused = true
 	u.answered = false
 	u.n = 0
-	u.idleSince = nanotime()
+	u.idleSince = u.l.now
 	u.l.idle[u.addr] = append(u.l.idle[u.addr], u)
 }
 
