@@ -55,7 +55,13 @@ func testRule(kind conf.RuleKind, re, target string, conds ...*conf.Condition) *
 // newServer builds a Server for web-a of cfg without listening.
 func newServer(t *testing.T, cfg *conf.Config) *Server {
 	t.Helper()
-	s, err := New(cfg, Options{ServerID: "web-a", DataDir: t.TempDir(), Log: zaptest.NewLogger(t)})
+	return newServerOn(t, cfg, "")
+}
+
+// newServerOn is newServer with the data plane dp (Options.Dataplane).
+func newServerOn(t *testing.T, cfg *conf.Config, dp string) *Server {
+	t.Helper()
+	s, err := New(cfg, Options{ServerID: "web-a", DataDir: t.TempDir(), Log: zaptest.NewLogger(t), Dataplane: dp})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

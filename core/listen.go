@@ -8,8 +8,6 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -124,29 +122,18 @@ func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
 		MaxHeaderBytes:    lim.HeaderSizeMax,
 		ErrorLog:          errorLog,
 	}
-	if sp.kind != "cluster" && dataplane() == "epoll" && loop.Supported {
+	if sp.kind != "cluster" && s.opts.Dataplane == DataplaneEpoll && loop.Supported {
 		lp := loop.New(loop.Config{
 			H1:      fast,
 			Route:   func(r *http.Request) *proxy.Balancer { return s.loopTarget(handler, r) },
 			Served:  s.loopServed,
 			Account: s.loopHandler,
 			Log:     s.log,
-			Loops:   dataplaneLoops(),
+			Loops:   s.opts.DataplaneLoops,
 		})
 		return &listener{spec: sp, ln: served, raw: ln, srv: lp}, nil
 	}
 	return &listener{spec: sp, ln: served, raw: ln, srv: fast}, nil
-}
-
-// dataplane is RESIND_DATAPLANE: "epoll" runs plain listeners on the
-// event loops of core/loop (experimental, Linux; docs/dataplane.md).
-func dataplane() string { return os.Getenv("RESIND_DATAPLANE") }
-
-// dataplaneLoops is RESIND_DATAPLANE_LOOPS, the number of event loops per
-// listener; 0 (unset or not a number) is core/loop's default.
-func dataplaneLoops() int {
-	n, _ := strconv.Atoi(os.Getenv("RESIND_DATAPLANE_LOOPS"))
-	return n
 }
 
 // start serves l in its own goroutine. A failure other than being shut
@@ -172,7 +159,7 @@ func (s *Server) start(l *listener) {
 // in the background, for at most drainTimeout or until Shutdown's deadline.
 func (s *Server) drain(l *listener) {
 	l.closing.Store(true)
-	l.ln.Close()
+	l.close()
 	s.draining[l] = true
 	s.drains.Add(1)
 	go func() {
@@ -192,12 +179,22 @@ func (s *Server) drain(l *listener) {
 // ends, then closes what is left.
 func closeListener(ctx context.Context, l *listener) error {
 	l.closing.Store(true)
-	l.ln.Close()
+	l.close()
 	if err := l.srv.Shutdown(ctx); err != nil {
 		l.srv.Close()
 		return err
 	}
 	return nil
+}
+
+// close stops l accepting: once it returns, the socket takes no new
+// connection (the epoll data plane's loops have closed their duplicates
+// of it).
+func (l *listener) close() {
+	l.ln.Close()
+	if sa, ok := l.srv.(interface{ StopAccepting() }); ok {
+		sa.StopAccepting()
+	}
 }
 
 // newStdLog routes net/http's own complaints (accept errors, bad

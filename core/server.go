@@ -40,7 +40,16 @@ type Options struct {
 	// replaces (see ListenerFiles), by listener key. Listen uses them
 	// instead of binding; those the configuration no longer has are closed.
 	Inherited map[string]net.Listener
+	// Dataplane DataplaneEpoll serves the plain <http> listeners on the
+	// event loops of core/loop (Linux; docs/dataplane.md); "" on core/h1's
+	// goroutines. DataplaneLoops is the loops' count, 0 for core/loop's
+	// default.
+	Dataplane      string
+	DataplaneLoops int
 }
+
+// DataplaneEpoll is Options.Dataplane for core/loop.
+const DataplaneEpoll = "epoll"
 
 // Server is one running <server>.
 //

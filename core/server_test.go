@@ -144,10 +144,22 @@ func TestApplyRefusesABadSnapshotAndKeepsTheOld(t *testing.T) {
 
 func TestApplyOpensNewListenersAndClosesVanishedOnes(t *testing.T) {
 	t.Parallel()
+	for _, dp := range []string{"", DataplaneEpoll} {
+		t.Run("dataplane="+dp, func(t *testing.T) {
+			t.Parallel()
+			applyOpensAndCloses(t, dp)
+		})
+	}
+}
+
+// applyOpensAndCloses: a listener a reload adds answers; one it removes
+// stops accepting before Apply returns (with the epoll data plane too,
+// whose loops accept on duplicates of the socket).
+func applyOpensAndCloses(t *testing.T, dp string) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"index.html": "home"})
 	cfg := testConfig(testHost("", nil, testApp("", dir)))
-	s := newServer(t, cfg)
+	s := newServerOn(t, cfg, dp)
 	startServer(t, s)
 	first := addrOf(t, s, "http")
 	port := func(a string) int { _, p, _ := net.SplitHostPort(a); n, _ := strconv.Atoi(p); return n }

@@ -87,7 +87,8 @@ func cmdConsole(o options, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return fail(1, "%v", err)
 	}
-	s, err := core.New(cfg, core.Options{ServerID: sc.ID, DataDir: dir, Log: log, AccessLog: logs.access, Inherited: inherited})
+	s, err := core.New(cfg, core.Options{ServerID: sc.ID, DataDir: dir, Log: log, AccessLog: logs.access, Inherited: inherited,
+		Dataplane: dataplane(log), DataplaneLoops: dataplaneLoops(log)})
 	if err != nil {
 		return fail(1, "%v", err)
 	}

@@ -37,11 +37,12 @@ type slots interface {
 
 // Server runs the loops of one listener.
 type Server struct {
-	cfg   Config
-	shut  atomic.Bool
-	mu    sync.Mutex
-	loops []*evloop
-	done  chan struct{} // closed when every loop has ended
+	cfg      Config
+	shut     atomic.Bool
+	noAccept atomic.Bool // StopAccepting was called
+	mu       sync.Mutex
+	loops    []*evloop
+	done     chan struct{} // closed when every loop has ended
 }
 
 // New returns a loop server for cfg.
@@ -148,7 +149,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // or for ctx to end (then it closes what is left).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shut.Store(true)
-	s.wake()
+	s.StopAccepting()
 	select {
 	case <-s.done:
 	case <-ctx.Done():
@@ -157,6 +158,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-s.started():
 	}
 	return s.cfg.H1.Shutdown(ctx)
+}
+
+// StopAccepting returns once no loop accepts any more. Closing the
+// listener given to Serve is not enough: each loop accepts on a duplicate
+// of its descriptor, which keeps the socket listening until the loop
+// closes it.
+func (s *Server) StopAccepting() {
+	s.noAccept.Store(true)
+	s.wake()
+	s.mu.Lock()
+	loops := s.loops
+	s.mu.Unlock()
+	for _, l := range loops {
+		select {
+		case <-l.unlistened:
+		case <-time.After(5 * time.Second):
+			s.cfg.Log.Error("epoll data plane: a loop did not stop accepting within 5 s")
+			return
+		}
+	}
 }
 
 // started is closed at once when Serve never ran: Shutdown has no loop to
@@ -214,6 +235,8 @@ type evloop struct {
 	slots  slots
 	paused bool // connection-max reached: not accepting
 	kill   atomic.Bool
+	// unlistened is closed when the loop has closed lfd.
+	unlistened chan struct{}
 	// dedicated: the loop keeps its P while it waits (dedicate).
 	dedicated bool
 
@@ -236,7 +259,7 @@ func newLoop(s *Server, lfd int, sl slots) (*evloop, error) {
 		unix.Close(ep)
 		return nil, err
 	}
-	l := &evloop{s: s, ep: ep, lfd: lfd, efd: efd, slots: sl,
+	l := &evloop{s: s, ep: ep, lfd: lfd, efd: efd, slots: sl, unlistened: make(chan struct{}),
 		socks: make(map[int]any), idle: make(map[string][]*upstream), addrs: make(map[string]unix.Sockaddr)}
 	err = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)})
 	if err == nil {
@@ -254,12 +277,21 @@ func (l *evloop) watchListener() error {
 	return unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, l.lfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(l.lfd)})
 }
 
+// unlisten closes the loop's listening descriptor; StopAccepting waits
+// for every loop's.
+func (l *evloop) unlisten() {
+	if l.lfd >= 0 {
+		unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lfd, nil)
+		unix.Close(l.lfd)
+		l.lfd = -1
+		close(l.unlistened)
+	}
+}
+
 func (l *evloop) closeFds() {
+	l.unlisten()
 	unix.Close(l.ep)
 	unix.Close(l.efd)
-	if l.lfd >= 0 {
-		unix.Close(l.lfd)
-	}
 }
 
 // run is the loop. How it waits depends on whether it has a P to itself:
@@ -286,7 +318,6 @@ func (l *evloop) closeFds() {
 func (l *evloop) run() {
 	defer l.closeFds()
 	events := make([]unix.EpollEvent, 128)
-	stopping := false
 	for {
 		var n int
 		var err error
@@ -327,13 +358,10 @@ func (l *evloop) run() {
 			l.closeAll()
 			return
 		}
+		if l.lfd >= 0 && (l.s.shut.Load() || l.s.noAccept.Load()) {
+			l.unlisten()
+		}
 		if l.s.shut.Load() {
-			if !stopping {
-				stopping = true
-				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lfd, nil)
-				unix.Close(l.lfd)
-				l.lfd = -1
-			}
 			if l.closeIdle() {
 				return
 			}
