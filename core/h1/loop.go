@@ -163,9 +163,7 @@ func (p *prefixReader) Read(q []byte) (int, error) {
 // AppendStatusLine appends the HTTP/1.1 status line this package writes
 // for code.
 func AppendStatusLine(dst []byte, code int) []byte {
-	w := appender{dst}
-	writeStatusLine(&w, 1, code)
-	return w.b
+	return append(append(dst, "HTTP/1.1 "...), statusLine(code)...)
 }
 
 // Date is the Date field's value now, as this package writes it.

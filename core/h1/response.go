@@ -498,15 +498,19 @@ func writeStatusLine(bw interface {
 	} else {
 		bw.WriteString("HTTP/1.1 ")
 	}
+	bw.WriteString(statusLine(code))
+}
+
+// statusLine is the status line after the version: "200 OK\r\n".
+func statusLine(code int) string {
 	if line, ok := statusLines[code]; ok {
-		bw.WriteString(line)
-		return
+		return line
 	}
 	text := http.StatusText(code)
 	if text == "" {
 		text = "status code " + strconv.Itoa(code)
 	}
-	bw.WriteString(strconv.Itoa(code) + " " + text + "\r\n")
+	return strconv.Itoa(code) + " " + text + "\r\n"
 }
 
 var statusLines = func() map[int]string {

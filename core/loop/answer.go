@@ -70,7 +70,8 @@ func fastAnswer(dst, buf []byte, head, closeAfter bool) (out []byte, a answerHea
 	hasBody := h1.BodyAllowed(a.status)
 	a.length = -1
 	out = h1.AppendStatusLine(dst, a.status)
-	var via [][]byte
+	var viaArr [4][]byte
+	via := viaArr[:0] // more than 4 Via fields grow it
 	// encoded: the first Content-Encoding is not empty (h1 sniffs a type
 	// only when it is).
 	haveType, sawEncoding, encoded, haveDate, haveServer := false, false, false, false, false
