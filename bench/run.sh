@@ -11,7 +11,8 @@
 # web-tier
 # servers: web-p (HttpProxy and LoadBalance to the backends, no cache) and
 # web-c (LoadBalance through <proxy-cache>), and web-e, web-p's LoadBalance
-# on the epoll data plane (RESIND_DATAPLANE=epoll, core/loop). wrk (HTTP/1.1 keep-alive) runs
+# on the epoll data plane (core/loop, resind's default; web-p runs with
+# RESIND_DATAPLANE=goroutine, core/h1's goroutines, for comparison). wrk (HTTP/1.1 keep-alive) runs
 # against each target in interleaved rounds (A B C … A B C …), first with
 # nothing pinned, then pinned (wrk and backends on CPU 0, the proxy on CPU 1).
 # The table shows medians over rounds, the CPU each proxy used (utime+stime
@@ -422,8 +423,8 @@ start_mode() {
 		local id port
 		local dataplane
 		for id in web-p web-c web-e; do
-			port=$WEBP dataplane=
-			[ $id = web-c ] && port=$WEBC
+			port=$WEBP dataplane=RESIND_DATAPLANE=goroutine
+			[ $id = web-c ] && port=$WEBC dataplane=
 			[ $id = web-e ] && port=$WEBE dataplane=RESIND_DATAPLANE=epoll
 			start "$id" "$proxy" env $RESIND_ENV $dataplane "$TMP/bin/resind" -conf "$TMP/resind/resin.xml" -server "$id" \
 				-data-directory "$TMP/resind/data" -log-directory "$TMP/resind/log" console

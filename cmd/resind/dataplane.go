@@ -11,10 +11,11 @@ import (
 
 // The data plane of the plain listeners (docs/dataplane.md):
 //
-//	RESIND_DATAPLANE=epoll       core/loop's event loops (Linux)
-//	RESIND_DATAPLANE_LOOPS=N     their count (default GOMAXPROCS-1, at least 1)
-//
-// Unset, core/h1's goroutines serve them.
+//	RESIND_DATAPLANE=epoll       core/loop's event loops, the default (on
+//	                             Linux; elsewhere core/h1 serves)
+//	RESIND_DATAPLANE=goroutine   core/h1's goroutine per connection
+//	RESIND_DATAPLANE_LOOPS=N     the loops' count (default GOMAXPROCS-1, at
+//	                             least 1)
 const (
 	envDataplane      = "RESIND_DATAPLANE"
 	envDataplaneLoops = "RESIND_DATAPLANE_LOOPS"
@@ -22,13 +23,13 @@ const (
 
 func dataplane(log *zap.Logger) string {
 	switch v := os.Getenv(envDataplane); v {
-	case "", "goroutine":
+	case "", core.DataplaneEpoll:
+		return core.DataplaneEpoll
+	case "goroutine":
 		return ""
-	case core.DataplaneEpoll:
-		return v
 	default:
-		log.Warn("unknown "+envDataplane+": the goroutine data plane serves", zap.String("value", v))
-		return ""
+		log.Warn("unknown "+envDataplane+" (epoll or goroutine): epoll serves", zap.String("value", v))
+		return core.DataplaneEpoll
 	}
 }
 
