@@ -22,7 +22,8 @@
 // The backend's state (health, warm-up, busy, failures, stickiness) is the
 // Balancer's, kept through proxy.Exchange: both paths see one truth.
 //
-// It is switched on with RESIND_DATAPLANE=epoll (experimental; Linux).
+// It is resind's default on Linux (core.Options.Dataplane; cmd/resind
+// reads RESIND_DATAPLANE, whose value goroutine turns it off).
 package loop
 
 import (
