@@ -232,7 +232,9 @@ func (x *Exchange) Finish(w http.ResponseWriter, c net.Conn, buffered []byte, so
 	if socketTimeout > 0 {
 		c.SetDeadline(time.Now().Add(socketTimeout))
 	}
-	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(buffered), c), 16<<10)
+	// The head is bounded as on ServeHTTP's direct path; the body is not.
+	lr := &limitedReader{c: io.MultiReader(bytes.NewReader(buffered), c), on: true, n: maxResponseHeaderBytes}
+	br := bufio.NewReaderSize(lr, 16<<10)
 	var res *http.Response
 	var err error
 	for {
@@ -241,6 +243,7 @@ func (x *Exchange) Finish(w http.ResponseWriter, c net.Conn, buffered []byte, so
 			break
 		}
 	}
+	lr.on = false
 	if err == nil && res.StatusCode == http.StatusSwitchingProtocols {
 		err = errUnexpected1xx
 	}

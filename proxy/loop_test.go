@@ -3,12 +3,16 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"maps"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The event loop (core/loop) reads a backend's answer with ParseAnswer and
@@ -245,5 +249,46 @@ func TestClientHeader(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// finishOn sends r to the only backend of bl the way the loop does and
+// lets Finish read and write the answer.
+func finishOn(t *testing.T, bl *Balancer, r *http.Request) *httptest.ResponseRecorder {
+	t.Helper()
+	x := bl.Start(r)
+	if !x.Next() {
+		t.Fatal("no backend picked")
+	}
+	c, err := net.Dial("tcp", x.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(AppendRequest(nil, r)); err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	x.Finish(w, c, nil, 5*time.Second)
+	return w
+}
+
+func TestFinishAnswersAsServeHTTPDoes(t *testing.T) {
+	t.Parallel()
+	chunked := newTestBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first;")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "second")
+	})
+	w := finishOn(t, newTestRegistry(t).Balancer(target("app", chunked.addr())), httptest.NewRequest("GET", "http://example.com/", nil))
+	if w.Code != 200 || w.Body.String() != "first;second" || w.Header().Get("Via") != "1.1 resind" {
+		t.Errorf("chunked answer: %d %q, Via %q", w.Code, w.Body.String(), w.Header().Get("Via"))
+	}
+
+	huge := newTestBackend(t, "b", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Huge", strings.Repeat("h", maxResponseHeaderBytes+1))
+	})
+	w = finishOn(t, newTestRegistry(t).Balancer(target("app", huge.addr())), httptest.NewRequest("GET", "http://example.com/", nil))
+	if w.Code != http.StatusBadGateway {
+		t.Errorf("a head over %d bytes: %d, want 502 as ServeHTTP answers", maxResponseHeaderBytes, w.Code)
 	}
 }

@@ -42,7 +42,7 @@ const maxResponseHeaderBytes = 1 << 20
 // limitedReader fails reads past n bytes while on; the body is read with
 // it off.
 type limitedReader struct {
-	c  net.Conn
+	c  io.Reader
 	on bool
 	n  int64
 }
