@@ -39,6 +39,13 @@ import (
 // answer 502).
 func limitedServer(t *testing.T, lim conf.Limits, socketTimeout time.Duration, tlsc *conf.TLS) (*Server, string) {
 	t.Helper()
+	return limitedServerOn(t, lim, socketTimeout, tlsc, "")
+}
+
+// limitedServerOn is limitedServer on the data plane dp
+// (Options.Dataplane).
+func limitedServerOn(t *testing.T, lim conf.Limits, socketTimeout time.Duration, tlsc *conf.TLS, dp string) (*Server, string) {
+	t.Helper()
 	root := t.TempDir()
 	writeFiles(t, root, map[string]string{"index.html": "home", "a/b.txt": "b"})
 	cfg := testConfig(testHost("", nil, testApp("/", root)))
@@ -47,7 +54,7 @@ func limitedServer(t *testing.T, lim conf.Limits, socketTimeout time.Duration, t
 		s.Timeout.SocketTimeout = socketTimeout
 		s.HTTP[0].TLS = tlsc
 	}
-	s := newServer(t, cfg)
+	s := newServerOn(t, cfg, dp)
 	s.Mount("/echo", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, err := io.Copy(io.Discard, r.Body)
 		if err != nil {
@@ -161,9 +168,21 @@ func TestSlowHeadersAndSlowBodiesAreCutOff(t *testing.T) {
 
 func TestConnectionMaxQueuesTheNextConnection(t *testing.T) {
 	t.Parallel()
+	for _, dp := range []string{"", DataplaneEpoll} {
+		t.Run("dataplane="+dp, func(t *testing.T) {
+			t.Parallel()
+			connectionMaxQueues(t, dp)
+		})
+	}
+}
+
+// connectionMaxQueues: with connection-max 2 and two kept-alive clients, a
+// third waits in the kernel's queue until one of them closes (on the
+// epoll data plane, the loop stops accepting and looks again each tick).
+func connectionMaxQueues(t *testing.T, dp string) {
 	lim := conf.DefaultLimits
 	lim.ConnectionMax = 2
-	_, addr := limitedServer(t, lim, 5*time.Second, nil)
+	_, addr := limitedServerOn(t, lim, 5*time.Second, nil, dp)
 	var held []net.Conn
 	for range 2 {
 		c, err := net.Dial("tcp", addr)
