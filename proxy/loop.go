@@ -250,13 +250,13 @@ func (x *Exchange) Finish(w http.ResponseWriter, c net.Conn, buffered []byte, so
 	if err != nil {
 		if isTimeout(err) {
 			x.TimedOut(err)
-			writeErrorPage(w, http.StatusGatewayTimeout, x.bl.name, "No answer in time from")
+			x.Unavailable(w, http.StatusGatewayTimeout)
 			return
 		}
 		b.finish()
 		b.failed(x.trial, err)
 		x.bl.log.Warn("backend failed", append(b.fields(), zap.String("method", x.r.Method), zap.Error(err))...)
-		writeErrorPage(w, http.StatusBadGateway, x.bl.name, "The server failed to answer for")
+		x.Unavailable(w, http.StatusBadGateway)
 		return
 	}
 	if res.StatusCode == http.StatusServiceUnavailable {
@@ -270,7 +270,10 @@ func (x *Exchange) Finish(w http.ResponseWriter, c net.Conn, buffered []byte, so
 // Unavailable writes the page ServeHTTP answers with when no backend is
 // left (503), one broke the exchange (502) or did not answer in time
 // (504).
-func (bl *Balancer) Unavailable(w http.ResponseWriter, code int) {
+func (x *Exchange) Unavailable(w http.ResponseWriter, code int) { x.bl.unavailable(w, code) }
+
+// unavailable is the Balancer's page for code: 503, 504, else 502.
+func (bl *Balancer) unavailable(w http.ResponseWriter, code int) {
 	switch code {
 	case http.StatusServiceUnavailable:
 		writeErrorPage(w, code, bl.name, "No server is available for")

@@ -53,7 +53,7 @@ func (bl *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if ce := bl.log.Check(zap.DebugLevel, "no backend available"); ce != nil {
 				ce.Write(zap.String("cluster", bl.name), zap.String("uri", r.RequestURI))
 			}
-			writeErrorPage(w, http.StatusServiceUnavailable, bl.name, "No server is available for")
+			bl.unavailable(w, http.StatusServiceUnavailable)
 			return
 		}
 		tried.add(i)
@@ -80,7 +80,7 @@ func (bl *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			b.failed(trial, err)
 			if ctx.Err() != nil || fast && isTimeout(err) {
 				bl.log.Warn("backend timed out", append(b.fields(), zap.Duration("timeout", bl.socketTimeout))...)
-				writeErrorPage(w, http.StatusGatewayTimeout, bl.name, "No answer in time from")
+				bl.unavailable(w, http.StatusGatewayTimeout)
 				return
 			}
 			if retryable && !resent {
@@ -89,7 +89,7 @@ func (bl *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			bl.log.Warn("backend failed", append(b.fields(), zap.String("method", r.Method), zap.Error(err))...)
-			writeErrorPage(w, http.StatusBadGateway, bl.name, "The server failed to answer for")
+			bl.unavailable(w, http.StatusBadGateway)
 			return
 		}
 		latency := time.Duration(nanotime() - start)
