@@ -53,19 +53,9 @@ func (g *guard) current() (conf.Limits, time.Duration) {
 
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lim, socketTimeout := g.current()
-	if lim.URLLengthMax > 0 && len(r.RequestURI) > lim.URLLengthMax {
-		refuse(w, r.ProtoMajor == 1, http.StatusRequestURITooLong, "The request target is longer than this server accepts.")
+	if code, detail := overHeadLimits(lim, r); code != 0 {
+		refuse(w, r.ProtoMajor == 1, code, detail)
 		return
-	}
-	if lim.HeaderCountMax > 0 {
-		n := 0
-		for _, vv := range r.Header {
-			n += len(vv)
-		}
-		if n > lim.HeaderCountMax {
-			refuse(w, r.ProtoMajor == 1, http.StatusRequestHeaderFieldsTooLarge, "The request has more header fields than this server accepts.")
-			return
-		}
 	}
 	if hasDotSegment(r.URL.Path) {
 		if p, ok := cleanPath(r.URL.Path); ok {
@@ -112,6 +102,24 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// connection for ever.
 		b.ctl.SetReadDeadline(time.Now().Add(socketTimeout))
 	}
+}
+
+// overHeadLimits checks r's target length (414) and header count (431)
+// against lim: the status and the page's text, or 0 when r is within.
+func overHeadLimits(lim conf.Limits, r *http.Request) (code int, detail string) {
+	if lim.URLLengthMax > 0 && len(r.RequestURI) > lim.URLLengthMax {
+		return http.StatusRequestURITooLong, "The request target is longer than this server accepts."
+	}
+	if lim.HeaderCountMax > 0 {
+		n := 0
+		for _, vv := range r.Header {
+			n += len(vv)
+		}
+		if n > lim.HeaderCountMax {
+			return http.StatusRequestHeaderFieldsTooLarge, "The request has more header fields than this server accepts."
+		}
+	}
+	return 0, ""
 }
 
 // refuse answers a request that broke a limit. An HTTP/1 connection is

@@ -2,7 +2,6 @@ package core
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"resind/conf"
@@ -19,35 +18,12 @@ import (
 // <proxy-cache> in front). Otherwise nil, and ServeHTTP answers it.
 func (s *Server) loopTarget(g *guard, r *http.Request) *proxy.Balancer {
 	lim, _ := g.current()
-	if lim.URLLengthMax > 0 && len(r.RequestURI) > lim.URLLengthMax {
+	if code, _ := overHeadLimits(lim, r); code != 0 || hasDotSegment(r.URL.Path) {
 		return nil
 	}
-	if lim.HeaderCountMax > 0 {
-		n := 0
-		for _, vv := range r.Header {
-			n += len(vv)
-		}
-		if n > lim.HeaderCountMax {
-			return nil
-		}
-	}
-	p := r.URL.Path
-	if hasDotSegment(p) {
+	uri, mount, ok := s.routePath(r)
+	if !ok || mount != nil {
 		return nil
-	}
-	if strings.IndexByte(p, ';') >= 0 {
-		p, _ = proxy.StripSessionParam(p)
-	}
-	uri, ok := cleanPath(p)
-	if !ok {
-		return nil
-	}
-	if ms := s.mounts.Load(); ms != nil {
-		for _, m := range *ms {
-			if hasPathPrefix(uri, m.prefix) {
-				return nil
-			}
-		}
 	}
 	rt := s.rt.Load()
 	h := rt.host(r.Host)

@@ -56,24 +56,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, inner http.Handle
 
 // route serves r on the snapshot rt.
 func (s *Server) route(rt *runtime, w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Path
-	if strings.IndexByte(p, ';') >= 0 {
-		// ;jsessionid= is not part of the path for matching; the
-		// original request, with it, is what is forwarded.
-		p, _ = proxy.StripSessionParam(p)
-	}
-	uri, ok := cleanPath(p)
+	uri, mount, ok := s.routePath(r)
 	if !ok {
 		notFound(w)
 		return
 	}
-	if ms := s.mounts.Load(); ms != nil {
-		for _, m := range *ms {
-			if hasPathPrefix(uri, m.prefix) {
-				m.h.ServeHTTP(w, r)
-				return
-			}
-		}
+	if mount != nil {
+		mount.ServeHTTP(w, r)
+		return
 	}
 	h := rt.host(r.Host)
 	if h == nil {
@@ -137,6 +127,29 @@ func (s *Server) route(rt *runtime, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.serveLocal(rel)
+}
+
+// routePath is the cleaned path rules and web-apps match r by, and the
+// mount that serves r, if any; ok is false for a path that climbs above
+// the root (404).
+func (s *Server) routePath(r *http.Request) (uri string, mount http.Handler, ok bool) {
+	p := r.URL.Path
+	if strings.IndexByte(p, ';') >= 0 {
+		// ;jsessionid= is not part of the path for matching; the
+		// original request, with it, is what is forwarded.
+		p, _ = proxy.StripSessionParam(p)
+	}
+	if uri, ok = cleanPath(p); !ok {
+		return "", nil, false
+	}
+	if ms := s.mounts.Load(); ms != nil {
+		for _, m := range *ms {
+			if hasPathPrefix(uri, m.prefix) {
+				return uri, m.h, true
+			}
+		}
+	}
+	return uri, nil, true
 }
 
 // exchange is one request being served on one snapshot.

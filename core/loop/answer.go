@@ -30,6 +30,9 @@ var (
 	crlfcrlf = []byte("\r\n\r\n")
 )
 
+// serverField is core's Server field, which an answer without one gets.
+var serverField = []string{"resind"}
+
 // fastAnswer appends to dst the client's head for the backend's answer at
 // the start of buf, to a request made with HEAD (head) or not, ending the
 // client's connection after it when closeAfter. ok is false when the head
@@ -145,7 +148,7 @@ func fastAnswer(dst, buf []byte, head, closeAfter bool) (out []byte, a answerHea
 	}
 	out = append(out, "1.1 resind\r\n"...)
 	if !haveServer {
-		out = append(out, "Server: resind\r\n"...)
+		out = append(append(append(out, "Server: "...), serverField[0]...), "\r\n"...)
 	}
 	if !haveDate {
 		out = append(append(append(out, "Date: "...), h1.Date()...), "\r\n"...)

@@ -344,9 +344,10 @@ func (l *evloop) park(events []unix.EpollEvent) (n int, err error) {
 // dedicated one yields only when the runtime's preemption signal
 // interrupted its wait (EINTR), or a stop of the world would wait for it:
 // what lands on its P meanwhile (a handed-over connection's goroutine, a
-// timer) is taken by the free P, as an idle P steals work from a busy one. The loop is not locked
-// to its thread: a locked goroutine that yields makes its thread hand the
-// P to another and take it back, two thread switches per batch.
+// timer) is taken by the free P, as an idle P steals work from a busy
+// one. The loop is not locked to its thread: a locked goroutine that
+// yields makes its thread hand the P to another and take it back, two
+// thread switches per batch.
 //
 // bench/ab.sh, CPU per request: unlocked 0.88 of locked (pinned); one
 // dedicated loop 0.93 of two shared ones (GOMAXPROCS 2, unpinned), and
@@ -401,8 +402,8 @@ func (l *evloop) run() {
 			l.closeAll()
 			return
 		}
-		if l.lfd >= 0 && (l.s.shut.Load() || l.s.noAccept.Load()) {
-			l.unlisten()
+		if l.s.noAccept.Load() {
+			l.unlisten() // StopAccepting (Shutdown calls it too)
 		}
 		if l.s.shut.Load() {
 			if l.closeIdle() {
@@ -427,14 +428,14 @@ func (l *evloop) accept() {
 		}
 		fd, sa, err := unix.Accept4(l.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
-			if l.slots != nil {
-				l.slots.Release()
-			}
+			l.release()
 			return
 		}
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		c := &client{l: l, fd: fd, buf: make([]byte, clientBuf), remote: sockaddrString(sa)}
-		c.local = localAddr(fd)
+		c := &client{l: l, fd: fd, buf: make([]byte, clientBuf), remote: addrPort(sa).String()}
+		if la, err := unix.Getsockname(fd); err == nil {
+			c.local = net.TCPAddrFromAddrPort(addrPort(la))
+		}
 		c.tmpl = l.s.cfg.H1.Template(c.remote, c.local)
 		if err := l.watch(fd); err != nil {
 			unix.Close(fd)
@@ -479,10 +480,16 @@ func (l *evloop) closeFd(fd *int) bool {
 	if *fd < 0 {
 		return false
 	}
-	l.forget(*fd)
-	unix.Close(*fd)
-	*fd = -1
+	unix.Close(l.takeFd(fd))
 	return true
+}
+
+// takeFd takes *fd out of the loop's hands, open, and sets *fd to -1.
+func (l *evloop) takeFd(fd *int) int {
+	n := *fd
+	l.forget(n)
+	*fd = -1
+	return n
 }
 
 // timers ends what waited too long, and accepts again after a pause.
@@ -658,7 +665,7 @@ func (c *client) request() bool {
 	c.newConn = false
 	c.deadline = 0
 	c.n = 0
-	c.xs = exchange{c: c, p: p, px: bl.Start(p.R), bl: bl, start: time.Now()}
+	c.xs = exchange{c: c, p: p, px: bl.Start(p.R), start: time.Now()}
 	c.x = &c.xs
 	c.x.next()
 	return true
@@ -703,10 +710,7 @@ func (c *client) close() {
 // nil, else with first (already read) to be answered by handler.
 func (c *client) handOver(first *h1.Parsed, handler http.Handler) {
 	l := c.l
-	fd := c.fd
-	l.forget(fd)
-	c.fd = -1
-	nc, err := fdConn(fd)
+	nc, err := fdConn(l.takeFd(&c.fd))
 	if err != nil {
 		l.release()
 		return
@@ -733,7 +737,6 @@ func fdConn(fd int) (net.Conn, error) {
 type exchange struct {
 	c      *client
 	p      *h1.Parsed
-	bl     *proxy.Balancer
 	px     proxy.Exchange
 	u      *upstream
 	start  time.Time
@@ -791,7 +794,7 @@ func (x *exchange) attach(u *upstream) {
 	}
 	u.out = x.req
 	if u.connecting {
-		x.deadline = x.c.l.now + int64(u.connectTimeout)
+		x.deadline = x.c.l.after(u.connectTimeout)
 		return
 	}
 	u.process()
@@ -808,18 +811,25 @@ func (x *exchange) timedOut() {
 		return
 	}
 	if x.left >= 0 {
-		// The body stopped: the answer cannot be completed.
-		x.px.Broken(os.ErrDeadlineExceeded)
-		x.px.Done()
-		u.close()
-		x.c.x = nil
-		x.c.close()
+		x.cutShort(os.ErrDeadlineExceeded) // the body stopped
 		return
 	}
 	u.close()
 	x.u = nil
 	x.px.TimedOut(os.ErrDeadlineExceeded)
 	x.finishWith(http.StatusGatewayTimeout)
+}
+
+// cutShort ends an exchange whose answer broke off after its head went
+// out: the client's connection is closed, so that it cannot take the
+// answer for whole.
+func (x *exchange) cutShort(err error) {
+	x.px.Broken(err)
+	x.px.Done()
+	x.u.close()
+	x.u = nil
+	x.c.x = nil
+	x.c.close()
 }
 
 // failed ends an attempt that broke before an answer came.
@@ -836,10 +846,10 @@ func (x *exchange) failed(err error) {
 // finishWith hands the client over with the request, to be answered with
 // the Balancer's page for code by the ordinary path's accounting.
 func (x *exchange) finishWith(code int) {
-	c, bl := x.c, x.bl
+	c, px := x.c, x.px
 	c.x = nil
 	c.handOver(x.p, c.l.s.cfg.Account(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		bl.Unavailable(w, code)
+		px.Unavailable(w, code)
 	})))
 }
 
@@ -848,9 +858,7 @@ func (x *exchange) finishWith(code int) {
 func (x *exchange) escape() {
 	c, u, px := x.c, x.u, x.px
 	buffered := append([]byte(nil), u.buf[:u.n]...)
-	u.l.forget(u.fd)
-	ufd := u.fd
-	u.fd = -1
+	ufd := u.l.takeFd(&u.fd)
 	x.u, u.x = nil, nil
 	bc, err := fdConn(ufd)
 	if err != nil {
@@ -955,9 +963,7 @@ func (x *exchange) move() {
 		x.done(extra == 0)
 		return
 	}
-	if x.socket > 0 {
-		x.deadline = c.l.now + int64(x.socket)
-	}
+	x.deadline = c.l.after(x.socket)
 	if c.flush() {
 		x.pump()
 	}
@@ -994,8 +1000,6 @@ func (x *exchange) done(clean bool) {
 	c.deadline = c.l.after(d)
 	c.process()
 }
-
-var serverField = []string{"resind"}
 
 // upstream is a connection to a backend.
 type upstream struct {
@@ -1134,11 +1138,7 @@ func (u *upstream) process() {
 			return
 		}
 		u.connecting = false
-		if x.socket > 0 {
-			x.deadline = u.l.now + int64(x.socket)
-		} else {
-			x.deadline = 0
-		}
+		x.deadline = u.l.after(x.socket)
 	}
 	for len(u.out) > 0 {
 		if !u.canWrite {
@@ -1154,8 +1154,8 @@ func (u *upstream) process() {
 			return
 		}
 		u.out = u.out[k:]
-		if len(u.out) == 0 && x.socket > 0 {
-			x.deadline = u.l.now + int64(x.socket)
+		if len(u.out) == 0 {
+			x.deadline = u.l.after(x.socket)
 		}
 	}
 	for u.canRead && u.x == x && len(x.c.out) == 0 {
@@ -1176,12 +1176,7 @@ func (u *upstream) process() {
 				err = errors.New("backend closed the connection")
 			}
 			if x.left > 0 {
-				x.px.Broken(err)
-				x.px.Done()
-				u.close()
-				x.u = nil
-				x.c.x = nil
-				x.c.close() // cut short: the client must not take it for whole
+				x.cutShort(err)
 				return
 			}
 			u.broke(err)
@@ -1233,26 +1228,16 @@ func (u *upstream) close() {
 	u.x = nil
 }
 
-func sockaddrString(sa unix.Sockaddr) string {
+// addrPort is an IP socket address as netip has it; the zero value for
+// any other kind.
+func addrPort(sa unix.Sockaddr) netip.AddrPort {
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
 	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port))
 	}
-	return ""
-}
-
-func localAddr(fd int) net.Addr {
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return nil
-	}
-	ap, err := netip.ParseAddrPort(sockaddrString(sa))
-	if err != nil {
-		return nil
-	}
-	return net.TCPAddrFromAddrPort(ap)
+	return netip.AddrPort{}
 }
 
 var epoch = time.Now()
