@@ -84,8 +84,8 @@ func FuzzParseHead(f *testing.F) {
 			t.Fatalf("%q: net/http %s %q host %q 1.%d close %v; h1 %s %q host %q 1.%d close %v", raw,
 				r.Method, r.RequestURI, r.Host, r.ProtoMinor, r.Close, h.method, h.uri, h.host, h.minor, h.close)
 		}
-		if r.URL.String() != u.String() {
-			t.Fatalf("%q: URL %q, h1 %q", raw, r.URL, u)
+		if !reflect.DeepEqual(*r.URL, *u) {
+			t.Fatalf("%q: URL %#v, h1 %#v", raw, *r.URL, *u)
 		}
 		header := h.header.Clone()
 		if h.pragmaNoCC {
@@ -106,6 +106,45 @@ func FuzzParseHead(f *testing.F) {
 		}
 		if want := r.Close || looseTokenRef(first, "close"); h.wantsClose != want {
 			t.Fatalf("%q: wantsClose %v, want %v", raw, h.wantsClose, want)
+		}
+	})
+}
+
+// FuzzReparse checks that a head parsed into the request of another
+// (Reparse, as the event loop parses a connection's later requests) is the
+// request Parse makes of it, nothing of the other left in it.
+func FuzzReparse(f *testing.F) {
+	seeds := headSeeds()
+	for i, s := range seeds {
+		f.Add([]byte(seeds[(i+1)%len(seeds)]), []byte(s))
+	}
+	tmpl := (&Server{}).Template("192.0.2.1:1234", nil)
+	f.Fuzz(func(t *testing.T, before, b []byte) {
+		end := headEnd(b)
+		if end < 0 {
+			return
+		}
+		var p *Parsed
+		if e := headEnd(before); e >= 0 {
+			p = Parse(before[:e], tmpl)
+		}
+		want := Parse(b[:end], tmpl)
+		got := Reparse(b[:end], tmpl, p)
+		if (want == nil) != (got == nil) {
+			t.Fatalf("%q after %q: Parse %v, Reparse %v", b[:end], before, want != nil, got != nil)
+		}
+		if want == nil {
+			return
+		}
+		w, g := *want.R, *got.R
+		wh, gh := *want.h, *got.h
+		wh.vals, gh.vals = nil, nil // the array the values are cut from
+		if !reflect.DeepEqual(*w.URL, *g.URL) || !reflect.DeepEqual(w.Header, g.Header) || !reflect.DeepEqual(wh, gh) {
+			t.Fatalf("%q after %q:\nParse   %#v %q\nReparse %#v %q", b[:end], before, *w.URL, w.Header, *g.URL, g.Header)
+		}
+		w.URL, g.URL, w.Header, g.Header = nil, nil, nil, nil
+		if !reflect.DeepEqual(w, g) {
+			t.Fatalf("%q after %q:\nParse   %+v\nReparse %+v", b[:end], before, w, g)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -17,6 +18,7 @@ import (
 // Parsed is a request head parsed as Serve parses it.
 type Parsed struct {
 	h *head
+	u *url.URL
 	// R is the request, built on the template given to Parse.
 	R *http.Request
 }
@@ -24,16 +26,22 @@ type Parsed struct {
 // Parse parses raw, a complete head through its blank line, into a request
 // built on tmpl (Template). It returns nil for a head this package leaves
 // to net/http.
-func Parse(raw []byte, tmpl *http.Request) *Parsed {
-	h, ok := parseHead(raw)
-	if !ok {
+func Parse(raw []byte, tmpl *http.Request) *Parsed { return Reparse(raw, tmpl, nil) }
+
+// Reparse is Parse into p, which a Parse or Reparse returned and whose
+// request the caller is done with (no part of it is used any more): its
+// request, URL, head and header map are used again, so that a connection's
+// requests after its first are parsed without allocating them. A nil p is
+// Parse. p is not usable after Reparse returns nil.
+func Reparse(raw []byte, tmpl *http.Request, p *Parsed) *Parsed {
+	if p == nil {
+		p = &Parsed{h: new(head), R: new(http.Request), u: new(url.URL)}
+	}
+	if !p.h.parse(raw) || !p.h.urlInto(p.u) {
 		return nil
 	}
-	u, ok := h.url()
-	if !ok {
-		return nil
-	}
-	return &Parsed{h: h, R: newRequest(tmpl, h, u)}
+	fillRequest(p.R, tmpl, p.h, p.u)
+	return p
 }
 
 // HeadEnd returns the length of the head at the start of b, through the

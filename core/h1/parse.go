@@ -29,6 +29,9 @@ type head struct {
 	// first Connection field only.
 	keepAlive10 bool // HTTP/1.0 asked for keep-alive
 	wantsClose  bool
+
+	// vals is the array header's value slices are cut from.
+	vals []string
 }
 
 // maxFields bounds the header lines of a head answered here; more go to
@@ -54,47 +57,68 @@ var crlfcrlf = []byte("\r\n\r\n")
 // then reads the same bytes and answers them, including with its errors,
 // so this parser only has to be right about what it accepts.
 func parseHead(raw []byte) (*head, bool) {
+	h := new(head)
+	if !h.parse(raw) {
+		return nil, false
+	}
+	return h, true
+}
+
+// parse is parseHead into h, whose header map and value array, if any, it
+// uses again (emptied): the caller is done with h's previous request.
+func (h *head) parse(raw []byte) bool {
 	// One string holds every field; the request's strings are slices of it.
 	s := string(raw[:len(raw)-2]) // up to and including the last field's CRLF
 	eol := strings.Index(s, "\r\n")
 	if eol < 0 {
-		return nil, false
+		return false
 	}
-	h := &head{}
+	header, vals := h.header, h.vals
+	*h = head{}
 	if !h.requestLine(s[:eol]) {
-		return nil, false
+		return false
 	}
 	rest := s[eol+2:]
 	n := strings.Count(rest, "\r\n")
 	if n > maxFields {
-		return nil, false
+		return false
 	}
-	h.header = make(http.Header, n)
+	if header == nil {
+		header = make(http.Header, n)
+	} else {
+		clear(header)
+	}
+	h.header = header
 	// Every field's value slice is cut from one array: one allocation
 	// where a slice per field makes n.
-	vals := make([]string, n)
+	if cap(vals) < n {
+		vals = make([]string, n)
+	}
+	vals = vals[:n]
+	clear(vals)
+	h.vals = vals
 	for i := 0; len(rest) > 0; i++ {
 		eol = strings.Index(rest, "\r\n")
 		line := rest[:eol]
 		rest = rest[eol+2:]
 		colon := strings.IndexByte(line, ':')
 		if colon <= 0 {
-			return nil, false
+			return false
 		}
 		name, value := line[:colon], trimOWS(line[colon+1:])
 		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) || strings.IndexByte(value, '\n') >= 0 {
-			return nil, false
+			return false
 		}
 		key := textproto.CanonicalMIMEHeaderKey(name)
 		switch key {
 		case "Host":
 			if h.hasHost || !httpguts.ValidHostHeader(value) {
-				return nil, false
+				return false
 			}
 			h.host, h.hasHost = value, true
 			continue
 		case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Te", "Http2-Settings":
-			return nil, false
+			return false
 		}
 		if prior, ok := h.header[key]; ok {
 			h.header[key] = append(prior, value)
@@ -104,12 +128,12 @@ func parseHead(raw []byte) (*head, bool) {
 		h.header[key] = vals[i : i+1 : i+1]
 	}
 	if h.major == 1 && h.minor == 1 && !h.hasHost {
-		return nil, false
+		return false
 	}
 	if conn := h.header["Connection"]; len(conn) > 0 {
 		// Tokens as net/http reads them (ASCII case only).
 		if httpguts.HeaderValuesContainsToken(conn, "upgrade") {
-			return nil, false
+			return false
 		}
 		h.close = httpguts.HeaderValuesContainsToken(conn, "close")
 		if h.minor == 0 && !httpguts.HeaderValuesContainsToken(conn, "keep-alive") {
@@ -124,7 +148,7 @@ func parseHead(raw []byte) (*head, bool) {
 	if p := h.header["Pragma"]; len(p) > 0 && p[0] == "no-cache" && h.header["Cache-Control"] == nil {
 		h.pragmaNoCC = true
 	}
-	return h, true
+	return true
 }
 
 // requestLine parses "GET /path HTTP/1.1".
@@ -168,9 +192,39 @@ func (h *head) requestLine(line string) bool {
 
 // url parses the request target as net/http does.
 func (h *head) url() (*url.URL, bool) {
-	u, err := url.ParseRequestURI(h.uri)
-	return u, err == nil
+	u := new(url.URL)
+	return u, h.urlInto(u)
 }
+
+// urlInto parses the request target into u as net/http does
+// (url.ParseRequestURI). The common target, a path of characters that
+// stay as they are when the path is escaped and maybe a query, is cut
+// without the url package (FuzzRequestURL holds the two to one result).
+func (h *head) urlInto(u *url.URL) bool {
+	path, query, hasQuery := strings.Cut(h.uri, "?")
+	plain := len(path) > 0 && path[0] == '/'
+	for i := 0; plain && i < len(path); i++ {
+		plain = pathChar[path[i]]
+	}
+	if plain {
+		*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+		return true
+	}
+	p, err := url.ParseRequestURI(h.uri)
+	if err != nil {
+		return false
+	}
+	*u = *p
+	return true
+}
+
+// pathChar: the bytes url.URL.EscapedPath leaves as they are.
+var pathChar = func() (t [256]bool) {
+	for _, c := range "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~$&+,/:;=@" {
+		t[c] = true
+	}
+	return t
+}()
 
 func trimOWS(s string) string {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {

@@ -26,12 +26,18 @@ func (cn *conn) serveRequest(h *head, u *url.URL) (keep bool) {
 
 // newRequest builds the http.Request of h on the template tmpl.
 func newRequest(tmpl *http.Request, h *head, u *url.URL) *http.Request {
-	if h.pragmaNoCC {
-		h.header["Cache-Control"] = []string{"no-cache"}
-	}
 	// A copy of the connection's template carries its context: one
 	// allocation where building a request and WithContext make two.
 	r := new(http.Request)
+	fillRequest(r, tmpl, h, u)
+	return r
+}
+
+// fillRequest makes r the request of h on the template tmpl.
+func fillRequest(r, tmpl *http.Request, h *head, u *url.URL) {
+	if h.pragmaNoCC {
+		h.header["Cache-Control"] = []string{"no-cache"}
+	}
 	*r = *tmpl
 	r.Method = h.method
 	r.URL = u
@@ -41,7 +47,6 @@ func newRequest(tmpl *http.Request, h *head, u *url.URL) *http.Request {
 	r.Host = h.host
 	r.Close = h.close
 	r.RequestURI = h.uri
-	return r
 }
 
 // answer runs handler for r (of head h) and finishes the answer.
