@@ -24,11 +24,15 @@
 #   BENCH_ROUNDS=3       rounds per mode
 #   BENCH_CONNECTIONS=32 wrk connections (-c); BENCH_THREADS=1 wrk threads (-t)
 #   BENCH_MODES="unpinned pinned"
-#   BENCH_TARGETS="…"    a subset of: nginx haproxy go-reverseproxy
+#   BENCH_TARGETS="…"    a subset of: nginx nginx-fwd haproxy go-reverseproxy
 #                        resind-httpproxy resind-lb resind-lb-epoll
 #                        nginx-cache haproxy-cache
 #                        resind-cache go-floor-goroutine go-floor-epoll
-#                        go-floor-raw go-floor-raw-http (go-reverseproxy: bench/goproxy, plain
+#                        go-floor-raw go-floor-raw-http (nginx-fwd: nginx
+#                        sending the backends the forwarding fields resind's
+#                        LoadBalance sends, X-Forwarded-For, -Proto, -Host
+#                        and Via: the same work at the backends, which share
+#                        CPU 0 with wrk when pinned; go-reverseproxy: bench/goproxy, plain
 #                        httputil.ReverseProxy, the yardstick for net/http;
 #                        go-floor-*: bench/gofloor, a forwarder doing no HTTP
 #                        work: Go's floor with goroutines, with one epoll
@@ -58,7 +62,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
 MODES=${BENCH_MODES:-unpinned pinned}
-TARGETS=${BENCH_TARGETS:-nginx haproxy go-reverseproxy go-floor-goroutine go-floor-epoll go-floor-raw go-floor-raw-http resind-httpproxy resind-lb resind-lb-epoll nginx-cache haproxy-cache resind-cache}
+TARGETS=${BENCH_TARGETS:-nginx nginx-fwd haproxy go-reverseproxy go-floor-goroutine go-floor-epoll go-floor-raw go-floor-raw-http resind-httpproxy resind-lb resind-lb-epoll nginx-cache haproxy-cache resind-cache}
 SOAK=${BENCH_SOAK:-0}
 MAX=${BENCH_MAX:-600}
 NGINX_LOG=${BENCH_NGINX_LOG:-on}
@@ -234,6 +238,18 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }
+        # nginx-fwd: the forwarding fields resind's LoadBalance sends
+        # (X-Forwarded-For, -Proto, -Host and Via), for equal work at the
+        # backends.
+        location /fwd/ {
+            proxy_pass http://backends;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$host;
+            proxy_set_header Via "1.1 nginx";
+        }
         location /cached {
             proxy_pass http://backends;
             proxy_http_version 1.1;
@@ -327,6 +343,7 @@ EOF
 target_url() {
 	case $1 in
 	nginx) echo "http://127.0.0.1:$NGINX/plain" ;;
+	nginx-fwd) echo "http://127.0.0.1:$NGINX/fwd/plain" ;;
 	haproxy) echo "http://127.0.0.1:$HAP/plain" ;;
 	go-reverseproxy) echo "http://127.0.0.1:$GOPROXY/plain" ;;
 	go-floor-goroutine) echo "http://127.0.0.1:$FLOORG/plain" ;;
