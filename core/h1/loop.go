@@ -89,6 +89,21 @@ func (s *Server) ShuttingDown() bool { return s.inShut.Load() }
 // connection ends after the answer. hdr is changed as the head needs. Only
 // HTTP/1.1 requests are answered this way.
 func AppendHead(dst []byte, p *Parsed, code int, hdr http.Header, shutting bool) (out []byte, closeAfter, ok bool) {
+	return AppendFieldsHead(dst, p, code, hdr, nil, shutting)
+}
+
+// AppendFieldsHead is AppendHead for an answer that carries f's fields
+// (UseFields, then hdr's fields set): f's framing fields go in hdr where
+// hdr has none of its own, and f's block is written ahead of hdr's other
+// fields, as the server writes such an answer. f may be nil.
+func AppendFieldsHead(dst []byte, p *Parsed, code int, hdr http.Header, f *Fields, shutting bool) (out []byte, closeAfter, ok bool) {
+	if f != nil {
+		for k, vv := range f.framing {
+			if _, set := hdr[k]; !set {
+				hdr[k] = vv
+			}
+		}
+	}
 	r := p.R
 	if r.ProtoMinor != 1 || code < 200 {
 		return dst, false, false
@@ -141,7 +156,10 @@ func AppendHead(dst []byte, p *Parsed, code int, hdr http.Header, shutting bool)
 	}
 	w := appender{dst}
 	writeStatusLine(&w, 1, code)
-	writeFields(&w, hdr, nil, nil)
+	if f != nil {
+		w.b = append(w.b, f.block...)
+	}
+	writeFields(&w, hdr, nil, f)
 	w.b = append(w.b, "\r\n"...)
 	return w.b, closeAfter, true
 }

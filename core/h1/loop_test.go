@@ -31,6 +31,9 @@ type answerSpec struct {
 	code int
 	hdr  http.Header
 	body int
+	// stored, when set, goes out as prepared fields (PrepareFields,
+	// UseFields) before hdr is set, as a proxy cache's hit does.
+	stored http.Header
 }
 
 var (
@@ -63,6 +66,9 @@ func loopHandler(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		spec := v.(answerSpec)
+		if spec.stored != nil {
+			UseFields(w, PrepareFields(spec.stored))
+		}
 		for k, vv := range spec.hdr {
 			w.Header()[k] = slices.Clone(vv)
 		}
@@ -246,18 +252,36 @@ type appendCase struct {
 	// headBody says a HEAD request's handler writes the body too (as
 	// net/http handlers may; a proxied HEAD answer has none).
 	headBody bool
+	// stored: fields prepared once (PrepareFields) and used by the answer
+	// before hdr is set (AppendFieldsHead), as a cache hit's; nil for none.
+	stored http.Header
 }
 
 func (ac appendCase) String() string {
-	return fmt.Sprintf("%s %s Connection %q, %d %q, HEAD writes body %v", ac.method, ac.proto, ac.connection, ac.code, ac.hdr, ac.headBody)
+	return fmt.Sprintf("%s %s Connection %q, %d %q, stored %q, HEAD writes body %v", ac.method, ac.proto, ac.connection, ac.code, ac.hdr, ac.stored, ac.headBody)
 }
 
 // check runs ac through AppendHead and, when AppendHead takes it, through
 // the server at addr, and compares.
 func (ac appendCase) check(t testing.TB, s *Server, addr string, shutting bool) {
 	t.Helper()
-	n, _ := validLength(ac.hdr)
-	spec := answerSpec{code: ac.code, hdr: ac.hdr}
+	var f *Fields
+	if ac.stored != nil {
+		if f = PrepareFields(ac.stored); f == nil {
+			return // a stored header the loop frames itself: not prepared
+		}
+	}
+	// eff is the answer's map once the stored framing fields are in it.
+	eff := ac.hdr.Clone()
+	if f != nil {
+		for k, vv := range f.framing {
+			if _, set := eff[k]; !set {
+				eff[k] = vv
+			}
+		}
+	}
+	n, _ := validLength(eff)
+	spec := answerSpec{code: ac.code, hdr: ac.hdr, stored: ac.stored}
 	if ac.method != http.MethodHead || ac.headBody {
 		spec.body = int(n)
 	}
@@ -272,12 +296,12 @@ func (ac appendCase) check(t testing.TB, s *Server, addr string, shutting bool) 
 	}
 
 	prefix := []byte("before")
-	out, closeAfter, ok := AppendHead(slices.Clone(prefix), p, ac.code, ac.hdr.Clone(), shutting)
+	out, closeAfter, ok := AppendFieldsHead(slices.Clone(prefix), p, ac.code, ac.hdr.Clone(), f, shutting)
 	if !bytes.HasPrefix(out, prefix) {
 		t.Fatalf("%v: AppendHead lost what dst held: %q", ac, out)
 	}
 	got := string(out[len(prefix):])
-	why := refusal(ac.method, p.R.ProtoMinor, ac.code, ac.hdr)
+	why := refusal(ac.method, p.R.ProtoMinor, ac.code, eff)
 	if !ok {
 		if why == "" {
 			t.Errorf("%v: AppendHead declined an answer it documents it takes", ac)
@@ -300,7 +324,7 @@ func (ac appendCase) check(t testing.TB, s *Server, addr string, shutting bool) 
 		bodyLen = n
 	}
 	head, closed := serverAnswer(t, addr, request, bodyLen)
-	_, dated := ac.hdr["Date"]
+	_, dated := eff["Date"]
 	wantStatus, wantFields := headLines(t, head, !dated)
 	gotStatus, gotFields := headLines(t, got, !dated)
 	if gotStatus != wantStatus || !slices.Equal(gotFields, wantFields) {
@@ -308,6 +332,50 @@ func (ac appendCase) check(t testing.TB, s *Server, addr string, shutting bool) 
 	}
 	if closeAfter != closed {
 		t.Errorf("%v: closeAfter %v, the server closed the connection: %v\nhead %q", ac, closeAfter, closed, head)
+	}
+}
+
+// TestAppendFieldsHeadMatchesTheServer: a cache hit's answer, its stored
+// fields prepared once, the hit's own set after them.
+func TestAppendFieldsHeadMatchesTheServer(t *testing.T) {
+	s, addr := startLoopServer(t)
+	hit := func(more ...string) http.Header {
+		h := http.Header{"Server": {"resind"}, "Age": {"3"}, "X-Cache": {"HIT"}}
+		for i := 0; i+1 < len(more); i += 2 {
+			h[more[i]] = append(h[more[i]], more[i+1])
+		}
+		return h
+	}
+	stored := func(kv ...string) http.Header {
+		h := http.Header{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			h[kv[i]] = append(h[kv[i]], kv[i+1])
+		}
+		return h
+	}
+	date := "Mon, 02 Jan 2006 15:04:05 GMT"
+	plain := stored("Content-Type", "text/plain", "Content-Length", "100", "Cache-Control", "max-age=60", "Etag", `"v1"`)
+	cases := []appendCase{
+		{code: 200, stored: plain, hdr: hit()},
+		{code: 200, stored: stored("Content-Type", "text/plain", "Content-Length", "100", "Date", date, "Server", "origin", "Via", "1.1 a"), hdr: hit()},
+		{code: 200, stored: stored("Content-Encoding", "gzip", "Content-Length", "10", "Vary", "Accept-Encoding"), hdr: hit()},
+		{code: 200, stored: stored("Content-Length", "10"), hdr: hit()},
+		{code: 200, stored: stored("Content-Type", "text/plain", "Content-Length", "0"), hdr: hit()},
+		{code: 200, stored: stored("Content-Type", "text/plain"), hdr: hit()},
+		{code: 404, stored: stored("Content-Type", "text/html", "Content-Length", "9", "Set-Cookie", "a=1", "Set-Cookie", "b=2"), hdr: hit()},
+		{code: 204, stored: stored("Content-Type", "text/plain", "Content-Length", "5"), hdr: hit()},
+		{code: 304, stored: stored("Content-Type", "text/plain", "Etag", `"v1"`), hdr: hit()},
+		{code: 200, stored: plain, hdr: hit("Content-Length", "5", "Content-Type", "text/html")},
+		{code: 200, stored: plain, hdr: hit("Connection", "close")},
+	}
+	for _, ac := range cases {
+		for _, method := range []string{"GET", "HEAD"} {
+			for _, connection := range []string{"", "close"} {
+				ac.method, ac.proto, ac.connection = method, "HTTP/1.1", connection
+				ac.check(t, s, addr, false)
+				ac.check(t, s, addr, true)
+			}
+		}
 	}
 }
 
@@ -495,6 +563,8 @@ func FuzzAppendHead(f *testing.F) {
 	f.Add(uint16(299), byte(16), byte(5), "X-Crlf", "a\r\nb", "x-lower", " v ", "Bad Name", "x")
 	f.Add(uint16(999), byte(5), byte(6), "Content-Length", "7", "Content-Length", "7", "Content-Type", "")
 	f.Add(uint16(103), byte(0), byte(1), "Connection", "keep-alive", "", "", "", "")
+	f.Add(uint16(200), byte(32), byte(11), "Etag", `"v"`, "Age", "1", "X-Cache", "HIT")
+	f.Add(uint16(200), byte(33), byte(2), "Date", "Mon, 02 Jan 2006 15:04:05 GMT", "Server", "a", "Content-Encoding", "gzip")
 	s, addr := startLoopServer(f)
 	lengths := []string{"", "0", "5", "100", "3000", "abc", "-1", " 5"}
 	f.Fuzz(func(t *testing.T, code uint16, variant, length byte, k1, v1, k2, v2, k3, v3 string) {
@@ -518,6 +588,20 @@ func FuzzAppendHead(f *testing.F) {
 			}
 		}
 		ac := appendCase{method: method, proto: proto, connection: connection, code: int(code) % 1000, hdr: hdr, headBody: true}
+		if variant&32 != 0 {
+			// The length, type and first field as prepared fields, the
+			// rest set after them: a cache hit's answer.
+			ac.stored, ac.hdr = http.Header{}, http.Header{}
+			for k, vv := range hdr {
+				if k == "Content-Length" || k == "Content-Type" || k == k1 {
+					ac.stored[k] = vv
+				} else {
+					ac.hdr[k] = vv
+				}
+			}
+			ac.check(t, s, addr, shutting)
+			return
+		}
 		if n, ok := validLength(hdr); ok && n > 1<<16 {
 			return // a body the handler would take long to write
 		}
