@@ -92,14 +92,6 @@ func (s *Server) swapCache(pc *proxyCache) {
 	}
 }
 
-// wrapper is the hook instantiate puts around balancer handlers.
-func (pc *proxyCache) wrapper() func(http.Handler) http.Handler {
-	if pc == nil {
-		return nil
-	}
-	return pc.wrap
-}
-
 // Purge removes cached responses from the server's proxy cache and says
 // how many: url is one URL ("http://host/path?q", "host/path" or
 // "/path?q" for every host), or a prefix ending in "*" ("/img/*").

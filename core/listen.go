@@ -16,7 +16,6 @@ import (
 	"resind/conf"
 	"resind/core/h1"
 	"resind/core/loop"
-	"resind/proxy"
 )
 
 // clusterHeaderSlack is what the cluster port accepts beyond the server's
@@ -125,7 +124,7 @@ func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
 	if sp.kind != "cluster" && s.opts.Dataplane == DataplaneEpoll && loop.Supported {
 		lp := loop.New(loop.Config{
 			H1:      fast,
-			Route:   func(r *http.Request) *proxy.Balancer { return s.loopTarget(handler, r) },
+			Route:   func(r *http.Request) loop.Target { return s.loopTarget(handler, r) },
 			Served:  s.loopServed,
 			Account: s.loopHandler,
 			Log:     s.log,

@@ -5,43 +5,45 @@ import (
 	"time"
 
 	"resind/conf"
-	"resind/proxy"
+	"resind/core/h1"
+	"resind/core/loop"
 )
 
 // What the epoll data plane (core/loop) asks of the Server: which
 // requests it may proxy itself, and the accounting of those it answered.
 
-// loopTarget returns the Balancer a request on the listener of g goes to
-// when nothing but a <resin:LoadBalance> rule acts on it: no limit of the
+// loopTarget returns where a request on the listener of g goes when
+// nothing but a <resin:LoadBalance> rule acts on it: no limit of the
 // listener refuses it, no mount, dot segment, SetHeader, Dispatch or
-// Forward touches it, and its rule's handler is the Balancer itself (no
-// <proxy-cache> in front). Otherwise nil, and ServeHTTP answers it.
-func (s *Server) loopTarget(g *guard, r *http.Request) *proxy.Balancer {
+// Forward touches it. The target is the rule's Balancer, and the
+// <proxy-cache> in front of it if there is one. Otherwise it is empty, and
+// ServeHTTP answers the request.
+func (s *Server) loopTarget(g *guard, r *http.Request) loop.Target {
 	lim, _ := g.current()
 	if code, _ := overHeadLimits(lim, r); code != 0 || hasDotSegment(r.URL.Path) {
-		return nil
+		return loop.Target{}
 	}
 	uri, mount, ok := s.routePath(r)
 	if !ok || mount != nil {
-		return nil
+		return loop.Target{}
 	}
 	rt := s.rt.Load()
 	h := rt.host(r.Host)
 	if h == nil {
-		return nil
+		return loop.Target{}
 	}
 	if ru, matched := firstMatch(h.rules, r, uri); matched {
-		return balancerOf(ru, r)
+		return targetOf(ru, r)
 	}
 	x := &exchange{s: s, rt: rt, r: r}
 	a := x.appFor(h, uri)
 	if a == nil {
-		return nil
+		return loop.Target{}
 	}
 	if ru, matched := firstMatch(a.rules, r, uri[len(a.ctx):]); matched {
-		return balancerOf(ru, r)
+		return targetOf(ru, r)
 	}
-	return nil
+	return loop.Target{}
 }
 
 // firstMatch is the first rule of rules that matches r, SetHeader rules
@@ -55,14 +57,17 @@ func firstMatch(rules []*rule, r *http.Request, uri string) (*rule, bool) {
 	return nil, false
 }
 
-// balancerOf is the Balancer of a plain LoadBalance rule, nil for any
-// other rule.
-func balancerOf(ru *rule, r *http.Request) *proxy.Balancer {
-	if ru.kind != conf.LoadBalance || ru.app != nil || ru.ownCluster && viaResind(r) {
-		return nil
+// targetOf is the target of a plain LoadBalance rule, empty for any other
+// rule.
+func targetOf(ru *rule, r *http.Request) loop.Target {
+	if ru.kind != conf.LoadBalance || ru.app != nil || ru.balancer == nil || ru.ownCluster && viaResind(r) {
+		return loop.Target{}
 	}
-	bl, _ := ru.handler.(*proxy.Balancer)
-	return bl
+	t := loop.Target{Balancer: ru.balancer}
+	if ru.cache != nil {
+		t.Cache = ru.cache
+	}
+	return t
 }
 
 // loopServed counts, times and logs a request the loop answered itself,
@@ -82,4 +87,30 @@ func (s *Server) loopServed(r *http.Request, code int, bytes int64, start time.T
 // ServeHTTP's accounting and Server field.
 func (s *Server) loopHandler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, h) })
+}
+
+// Hit answers p from the cache on the loop (loop.Cache): what the cache's
+// Handler answers a plain fresh hit with, through ServeHTTP's Server field
+// and the server's framing (h1.AppendFieldsHead).
+func (pc *proxyCache) Hit(dst []byte, p *h1.Parsed, hdr http.Header, shutting bool) (out []byte, status int, body int64, closeAfter, ok bool) {
+	pc.active.Add(1)
+	defer pc.leave()
+	if pc.closed.Load() {
+		return dst, 0, 0, false, false
+	}
+	hdr["Server"] = serverField
+	code, fields, b, ok := pc.c.Hit(p.R, hdr)
+	if !ok {
+		return dst, 0, 0, false, false
+	}
+	out, closeAfter, ok = h1.AppendFieldsHead(dst, p, code, hdr, fields, shutting)
+	if !ok {
+		return dst, 0, 0, false, false
+	}
+	if p.R.Method != http.MethodHead && h1.BodyAllowed(code) {
+		out = append(out, b...)
+		body = int64(len(b))
+	}
+	pc.c.CountHit()
+	return out, code, body, closeAfter, true
 }

@@ -26,10 +26,13 @@ type rule struct {
 
 	headerName, headerValue string // SetHeader
 
-	// balance is what LoadBalance and HttpProxy proxy to; handler is the
-	// Balancer built for it (wrapped by the proxy cache when there is one).
-	balance *proxy.Target
-	handler http.Handler
+	// balance is what LoadBalance and HttpProxy proxy to; balancer is the
+	// Balancer built for it, cache the proxy cache in front of it (nil for
+	// none), handler the two together.
+	balance  *proxy.Target
+	balancer *proxy.Balancer
+	cache    *proxyCache
+	handler  http.Handler
 	// ownCluster: a LoadBalance to the server's own cluster, which would
 	// send requests round in a loop; see act.
 	ownCluster bool

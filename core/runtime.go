@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -156,17 +155,18 @@ func build(cfg *conf.Config, id string, log *zap.Logger) (*runtime, error) {
 	return rt, nil
 }
 
-// instantiate creates the balancers of rt's rules from reg, wrapping them
-// with wrap (the proxy cache; nil for none), and returns the backend
+// instantiate creates the balancers of rt's rules from reg, with the
+// proxy cache pc (nil for none) in front of them, and returns the backend
 // addresses rt uses, for Registry.Retain.
-func (rt *runtime) instantiate(reg *proxy.Registry, wrap func(http.Handler) http.Handler) map[string]bool {
+func (rt *runtime) instantiate(reg *proxy.Registry, pc *proxyCache) map[string]bool {
 	keep := make(map[string]bool)
 	for _, ru := range rt.balanced {
-		var h http.Handler = reg.Balancer(*ru.balance)
-		if wrap != nil {
-			h = wrap(h)
+		bl := reg.Balancer(*ru.balance)
+		ru.balancer, ru.cache = bl, pc
+		ru.handler = bl
+		if pc != nil {
+			ru.handler = pc.wrap(bl)
 		}
-		ru.handler = h
 		for _, be := range ru.balance.Backends {
 			keep[be.Address] = true
 		}

@@ -146,7 +146,7 @@ func New(cfg *conf.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt.instantiate(s.reg, pc.wrapper())
+	rt.instantiate(s.reg, pc)
 	s.apps.instantiate(rt, log)
 	s.cache.Store(pc)
 	s.rt.Store(rt)
@@ -256,7 +256,7 @@ func (s *Server) Apply(cfg *conf.Config) error {
 			opened = append(opened, l)
 		}
 	}
-	keep := rt.instantiate(s.reg, pc.wrapper())
+	keep := rt.instantiate(s.reg, pc)
 	keepApps := s.apps.instantiate(rt, s.log)
 	s.rt.Store(rt)
 	s.swapCache(pc)

@@ -12,7 +12,9 @@
 // backend, the exchange itself (proxy.Exchange.Finish):
 //   - heads that core/h1 would hand to net/http, HTTP/1.0, pipelined
 //     requests, and requests whose route is not a plain LoadBalance rule
-//     (Route returns nil): the connection is handed over before anything
+//     (Route returns no Balancer), and requests a cache in front of the
+//     Balancer does not answer with a plain fresh hit (a miss, a
+//     condition, a range): the connection is handed over before anything
 //     is sent;
 //   - answers other than the common kind (no Content-Length, trailers, a
 //     body whose type would be sniffed), 502, 503 and 504 pages: the
@@ -36,14 +38,35 @@ import (
 	"resind/proxy"
 )
 
+// Target is where a request the loop may answer goes.
+type Target struct {
+	// Balancer proxies the request; nil leaves it to H1.
+	Balancer *proxy.Balancer
+	// Cache, when not nil, is the cache in front of Balancer: the loop
+	// sends a plain fresh hit itself and leaves anything else (misses
+	// included) to H1, which answers it through the cache.
+	Cache Cache
+}
+
+// Cache answers requests from a proxy cache.
+type Cache interface {
+	// Hit appends to dst the whole answer to p (head, and body unless
+	// none is sent) when the cache answers p with a plain fresh hit that
+	// needs nothing of the ordinary path, and records the hit; hdr is an
+	// empty map for the answer's fields, the callee's to fill. It returns
+	// the answer's status and body length and whether the connection
+	// ends after it; ok false (dst as it was) leaves p to H1.
+	Hit(dst []byte, p *h1.Parsed, hdr http.Header, shutting bool) (out []byte, status int, body int64, closeAfter, ok bool)
+}
+
 // Config is what a loop server needs from the server it runs for.
 type Config struct {
 	// H1 serves every connection the loop hands over; its
 	// ReadHeaderTimeout and IdleTimeout apply to the loop's connections.
 	H1 *h1.Server
-	// Route returns the Balancer that answers r entirely, or nil to
-	// leave r to H1.
-	Route func(r *http.Request) *proxy.Balancer
+	// Route returns where r goes: a Target without a Balancer leaves r
+	// to H1.
+	Route func(r *http.Request) Target
 	// Served records a request the loop answered itself.
 	Served func(r *http.Request, status int, bytes int64, start time.Time)
 	// Account wraps a handler that finishes a request the loop began in

@@ -577,7 +577,8 @@ type client struct {
 	xs       exchange // what x points to: one per connection, not per request
 	reqBuf   []byte   // the buffer requests to backends are written in
 	parsed   *h1.Parsed
-	closing  bool // close once out is written
+	hdr      http.Header // a cache hit's fields, emptied for each
+	closing  bool        // close once out is written
 }
 
 func (c *client) event(ev uint32) {
@@ -644,6 +645,16 @@ func (c *client) process() {
 		if c.request() {
 			return
 		}
+		if len(c.out) > 0 {
+			// Answered from the cache: out first, then read on.
+			if !c.flush() {
+				return
+			}
+			if c.closing {
+				c.close()
+				return
+			}
+		}
 	}
 }
 
@@ -671,11 +682,15 @@ func (c *client) request() bool {
 		c.handOver(nil, nil)
 		return true
 	}
-	bl := c.l.s.cfg.Route(p.R)
-	if bl == nil {
+	t := c.l.s.cfg.Route(p.R)
+	if t.Balancer == nil {
 		c.handOver(nil, nil)
 		return true
 	}
+	if t.Cache != nil {
+		return c.hit(t.Cache, p)
+	}
+	bl := t.Balancer
 	c.newConn = false
 	c.deadline = 0
 	c.n = 0
@@ -683,6 +698,39 @@ func (c *client) request() bool {
 	c.x = &c.xs
 	c.x.next()
 	return true
+}
+
+// hit answers p from cache, or hands the connection over when the cache
+// does not answer it itself. It reports whether the connection left the
+// loop's hands; if not, the answer is in out, and the client reads on once
+// it is written.
+func (c *client) hit(cache Cache, p *h1.Parsed) bool {
+	start := time.Now()
+	if c.hdr == nil {
+		c.hdr = make(http.Header, 8)
+	} else {
+		clear(c.hdr)
+	}
+	out, status, body, closeAfter, ok := cache.Hit(c.wbuf[:0], p, c.hdr, c.l.s.shut.Load())
+	if !ok {
+		c.handOver(nil, nil)
+		return true
+	}
+	c.newConn = false
+	c.n = 0
+	c.out, c.wbuf = out, out
+	c.l.s.cfg.Served(p.R, status, body, start)
+	c.closing = closeAfter
+	c.deadline = c.l.after(c.idleTimeout())
+	return false
+}
+
+// idleTimeout is how long a kept connection waits for its next request.
+func (c *client) idleTimeout() time.Duration {
+	if d := c.l.s.cfg.H1.IdleTimeout; d > 0 {
+		return d
+	}
+	return c.l.s.cfg.H1.ReadHeaderTimeout
 }
 
 // flush writes out; false while some is left (canWrite then false).
@@ -1008,11 +1056,7 @@ func (x *exchange) done(clean bool) {
 	if x.close {
 		c.closing = true
 	}
-	d := c.l.s.cfg.H1.IdleTimeout
-	if d <= 0 {
-		d = c.l.s.cfg.H1.ReadHeaderTimeout
-	}
-	c.deadline = c.l.after(d)
+	c.deadline = c.l.after(c.idleTimeout())
 	c.process()
 }
 
