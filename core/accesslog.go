@@ -71,9 +71,9 @@ func (a *accessLog) log(r *http.Request, status int, bytes int64, start time.Tim
 		b = append(b, '-')
 	}
 	b = append(b, " \""...)
-	b = appendEscaped(b, r.Referer())
+	b = appendField(b, r.Referer())
 	b = append(b, "\" \""...)
-	b = appendEscaped(b, r.UserAgent())
+	b = appendField(b, r.UserAgent())
 	b = append(b, "\"\n"...)
 	a.line = b
 	a.buf.Write(b) // a failing log file must not fail requests
