@@ -74,6 +74,7 @@ func targetOf(ru *rule, r *http.Request) loop.Target {
 // as ServeHTTP does the others.
 func (s *Server) loopServed(r *http.Request, code int, bytes int64, start time.Time) {
 	s.requests.Add(1)
+	s.fastPath.Add(1)
 	if code >= 500 {
 		s.errors.Add(1)
 	}

@@ -82,6 +82,8 @@ type Server struct {
 
 	requests atomic.Uint64
 	errors   atomic.Uint64
+	// fastPath counts the requests the event loops answered themselves.
+	fastPath atomic.Uint64
 	leftPort atomic.Int32 // an <http> port left to the kernel module (kernel.go)
 	latency  latency
 	// reloads and refusals count configuration edits applied and refused.
@@ -386,6 +388,7 @@ func (s *Server) Status() Status {
 		Listeners:  s.Addrs(),
 		Requests:   s.requests.Load(),
 		Errors:     s.errors.Load(),
+		FastPath:   s.fastPath.Load(),
 		Latency:    s.latency.snapshot(),
 		Reloads:    s.reloads.Load(),
 		Refusals:   s.refusals.Load(),

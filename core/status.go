@@ -28,6 +28,10 @@ type Status struct {
 	// Requests and Errors (responses with status >= 500) since start.
 	Requests uint64
 	Errors   uint64
+	// FastPath is how many of Requests the epoll data plane answered
+	// itself (relayed by LoadBalance, cache hits); the others went through
+	// core/h1 or net/http.
+	FastPath uint64
 	// Latency is the histogram of request durations since start.
 	Latency Histogram
 	// Reloads and Refusals count the configuration edits applied and

@@ -135,9 +135,8 @@ var dcResources = func() []*dcResource {
 			fields: [][2]string{fresh, {"Content-Type", "application/octet-stream"}}, body: dpPattern(64 << 10)},
 		{path: "/c/chunked", cacheable: true, status: 200, fields: [][2]string{fresh, text},
 			body: []byte("sent in pieces, without Content-Length"), chunked: true},
-		// Last of the stored ones: today the loop hands these over (a body
-		// whose type the server sniffs; a stored answer other than 200),
-		// and a connection once handed over stays with the ordinary path.
+		// Last of the stored ones: the loop lends these to the ordinary
+		// path (a body whose type the server sniffs).
 		{path: "/c/untyped", cacheable: true, status: 200, fields: [][2]string{fresh},
 			body: []byte("no Content-Type at all")},
 		{path: "/c/404", cacheable: true, status: 404, fields: [][2]string{fresh, text},
@@ -614,6 +613,7 @@ func dcCompare(t *testing.T, g, e []string) {
 type dcCacheStatus struct {
 	Requests uint64 `json:"requests"`
 	Errors   uint64 `json:"errors"`
+	FastPath uint64 `json:"fast_path_requests"`
 	Caches   []struct {
 		Cluster       string `json:"cluster"`
 		Hits          uint64 `json:"hits"`
@@ -673,8 +673,9 @@ var dcAccessStamp = regexp.MustCompile(`\[[^\]]*\]`)
 // TestDataPlaneCacheHitsMatch: for every scripted resource, on one
 // kept-alive connection, a GET that fills the cache, a GET hit, a HEAD
 // hit, a GET with If-None-Match, one with If-Modified-Since, one with
-// Range: bytes=0-9, one with Cache-Control: no-cache and a last GET (all
-// on the ordinary path once the first miss is handed over); then hits
+// Range: bytes=0-9, one with Cache-Control: no-cache and a last GET (on
+// the epoll plane the loop lends the connection to the ordinary path for
+// each request it does not answer itself, and takes it back); then hits
 // only: a second connection with a GET and a HEAD of every stored
 // resource, and a connection per stored resource (GET, HEAD, GET), each
 // ending with Connection: close — the requests the epoll plane answers
@@ -852,4 +853,52 @@ func dcScenario(t *testing.T, d *dcSite) {
 	d.note(fmt.Sprintf("status | requests=%d errors=%d", st.Requests, st.Errors))
 	d.note(fmt.Sprintf("status | cache %s hits=%d misses=%d revalidations=%d stores=%d evictions=%d entries=%d bytes=%d",
 		c.Cluster, c.Hits, c.Misses, c.Revalidations, c.Stores, c.Evictions, c.Entries, c.Bytes))
+}
+
+// TestDataPlaneLentConnectionComesBack: a connection whose first request is
+// a cache miss is lent to the ordinary path for that request only, and the
+// hits after it on the same connection are answered by the epoll plane
+// itself, as /resin-admin's fast-path count shows (none on the goroutine
+// plane). Were it handed over for good, the count would stay at zero.
+func TestDataPlaneLentConnectionComesBack(t *testing.T) {
+	t.Parallel()
+	for _, m := range dpModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			d := newDCSite(t, m.name, m.env)
+			res := dcResources[0]
+			cc := d.dial(t, "c")
+			const hits = 5
+			for i := range 1 + hits {
+				a := cc.do("get", "GET", res.path, res.req...)
+				want := "HIT"
+				if i == 0 {
+					want = "MISS"
+				}
+				if a.status != 200 || a.get("X-Cache") != want || !bytes.Equal(a.body, res.body) {
+					t.Fatalf("GET %s #%d = %d X-Cache %q %q, want 200 %s %q", res.path, i, a.status, a.get("X-Cache"), a.body, want, res.body)
+				}
+			}
+			// A second miss on the connection now on the loop: lent again,
+			// back again.
+			other := dcResources[1]
+			for i := range 2 {
+				if a := cc.do("get", "GET", other.path, other.req...); a.status != 200 || i == 1 && a.get("X-Cache") != "HIT" {
+					t.Fatalf("GET %s #%d = %d X-Cache %q", other.path, i, a.status, a.get("X-Cache"))
+				}
+			}
+			_, body := get(t, "http://"+d.addr+"/resin-admin/api/status")
+			var st dcCacheStatus
+			if err := json.Unmarshal([]byte(body), &st); err != nil {
+				t.Fatalf("/resin-admin/api/status: %v\n%s", err, body)
+			}
+			want := uint64(0)
+			if m.name == "epoll" {
+				want = hits + 1
+			}
+			if st.FastPath != want {
+				t.Errorf("%s plane: fast_path_requests = %d of %d requests, want %d (the hits after each miss)", m.name, st.FastPath, st.Requests, want)
+			}
+		})
+	}
 }

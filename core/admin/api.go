@@ -29,6 +29,7 @@ type statusJSON struct {
 	Listeners     []string      `json:"listeners"`
 	Requests      uint64        `json:"requests"`
 	Errors        uint64        `json:"errors"`
+	FastPath      uint64        `json:"fast_path_requests"`
 	Warnings      []string      `json:"warnings"`
 	Backends      []backendJSON `json:"backends"`
 	Caches        []cacheJSON   `json:"caches"`
@@ -113,6 +114,7 @@ func toJSON(s core.Status, now time.Time, purge bool) statusJSON {
 		Listeners:    nonNil(s.Listeners),
 		Requests:     s.Requests,
 		Errors:       s.Errors,
+		FastPath:     s.FastPath,
 		Warnings:     nonNil(s.Warnings),
 		Backends:     []backendJSON{},
 		Caches:       []cacheJSON{},

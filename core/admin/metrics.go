@@ -14,6 +14,7 @@ type collector struct {
 	now func() time.Time
 
 	info, uptime, requests, errors, latency, reloads  *prometheus.Desc
+	fastPath                                          *prometheus.Desc
 	reloadTime, reloadOK, warnings                    *prometheus.Desc
 	beState, beActive, beIdle, beReqs, beFails, beLat *prometheus.Desc
 	beWeight, beLastFail                              *prometheus.Desc
@@ -38,6 +39,7 @@ func newCollector(src Source) *collector {
 		uptime:     d("uptime_seconds", "Seconds since the server started."),
 		requests:   d("requests_total", "HTTP requests served since start."),
 		errors:     d("errors_total", "Responses with status 500 or above since start."),
+		fastPath:   d("fast_path_requests_total", "Requests the epoll data plane answered itself (LoadBalance relayed, proxy-cache hits), of requests_total."),
 		latency:    d("request_duration_seconds", "Time from a request's arrival to the end of its response."),
 		reloads:    d("config_reloads_total", "Configuration edits since start, by result (applied or refused).", "result"),
 		reloadTime: d("config_last_reload_timestamp_seconds", "When the newest configuration edit was seen (Unix time)."),
@@ -80,6 +82,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.requests, float64(s.Requests))
 	counter(c.errors, float64(s.Errors))
+	counter(c.fastPath, float64(s.FastPath))
 	if h := s.Latency; len(h.Counts) == len(h.Bounds)+1 {
 		buckets := make(map[float64]uint64, len(h.Bounds))
 		var cum uint64

@@ -69,12 +69,25 @@ func (s *Server) Template(remote string, local net.Addr) *http.Request {
 // is a request already read, answered by handler before the next. It
 // returns at once; Shutdown and Close count c among the server's.
 func (s *Server) ServeConn(c net.Conn, buffered []byte, first *Parsed, handler http.Handler) {
+	s.serveConn(c, buffered, first, handler, false)
+}
+
+// Lend is ServeConn for a connection whose owner wants it back: once the
+// first request is answered (first, or the one in buffered), the
+// connection is offered to Return if it waits for its next request and
+// nothing of that was read; if Return does not take it, it is served on.
+func (s *Server) Lend(c net.Conn, buffered []byte, first *Parsed, handler http.Handler) {
+	s.serveConn(c, buffered, first, handler, true)
+}
+
+func (s *Server) serveConn(c net.Conn, buffered []byte, first *Parsed, handler http.Handler, lent bool) {
 	s.init()
 	cn := s.newConn(c)
 	if cn == nil {
 		c.Close()
 		return
 	}
+	cn.lent = lent
 	go cn.serveFrom(buffered, first, handler)
 }
 

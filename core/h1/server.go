@@ -66,6 +66,11 @@ type Server struct {
 	MaxHeaderBytes int
 	// ErrorLog receives handler panics; log's default when nil.
 	ErrorLog *log.Logger
+	// Return, when set, is offered a connection given by Lend once it
+	// has answered a request and waits for the next, nothing of it read
+	// ahead: true says Return took it (and closed c, its own copy of the
+	// socket kept), false that this server serves it on.
+	Return func(c net.Conn) bool
 
 	once     sync.Once
 	handed   *handoff
@@ -265,6 +270,9 @@ type conn struct {
 	tmpl *http.Request
 	// body buffers the start of each answer's body (bufferBeforeChunking).
 	body [bufferBeforeChunking]byte
+	// lent: a connection of Lend, offered back (Server.Return) after its
+	// first answer.
+	lent bool
 }
 
 const (
@@ -310,18 +318,22 @@ func (cn *conn) serve() { cn.serveFrom(nil, nil, nil) }
 func (cn *conn) serveFrom(buffered []byte, read *Parsed, handler http.Handler) {
 	s := cn.s
 	cn.br = readers.Get().(*bufio.Reader)
+	var pr *prefixReader
 	if len(buffered) > 0 {
-		cn.br.Reset(&prefixReader{b: buffered, c: cn.c})
+		pr = &prefixReader{b: buffered, c: cn.c}
+		cn.br.Reset(pr)
 	} else {
 		cn.br.Reset(cn.c)
 	}
 	cn.bw = writers.Get().(*writer)
 	cn.bw.Reset(cn.c)
 	cn.tmpl = s.Template(cn.remote, cn.c.LocalAddr())
-	handed := false
+	handed, returned := false, false
 	defer func() {
 		if !handed {
-			cn.c.Close()
+			if !returned {
+				cn.c.Close()
+			}
 			cn.br.Reset(nil)
 			readers.Put(cn.br)
 		}
@@ -347,6 +359,13 @@ func (cn *conn) serveFrom(buffered []byte, read *Parsed, handler http.Handler) {
 			cn.state.Store(stateIdle)
 			if s.inShut.Load() {
 				return
+			}
+			if cn.lent {
+				cn.lent = false
+				if cn.br.Buffered() == 0 && (pr == nil || len(pr.b) == 0) && s.Return != nil && s.Return(cn.c) {
+					returned = true
+					return
+				}
 			}
 			if d := s.idleTimeout(); d > 0 {
 				cn.c.SetReadDeadline(time.Now().Add(d))

@@ -43,6 +43,7 @@ type Server struct {
 	mu       sync.Mutex
 	loops    []*evloop
 	done     chan struct{} // closed when every loop has ended
+	nextBack int           // the loop the next connection taken back goes to
 }
 
 // New returns a loop server for cfg.
@@ -53,7 +54,38 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	return &Server{cfg: cfg, done: make(chan struct{})}
+	s := &Server{cfg: cfg, done: make(chan struct{})}
+	if cfg.H1 != nil {
+		cfg.H1.Return = s.takeBack
+	}
+	return s
+}
+
+// takeBack is H1's Return: a connection the loop lent to H1 for one
+// request (client.lend) comes back to a loop, to wait there for its next.
+// false leaves it with H1: the loops are stopping, or connection-max has no
+// slot for it while c still holds its own.
+func (s *Server) takeBack(c net.Conn) bool {
+	if s.shut.Load() || s.noAccept.Load() {
+		return false
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	if len(s.loops) == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	l := s.loops[s.nextBack%len(s.loops)]
+	s.nextBack++
+	s.mu.Unlock()
+	return l.takeBack(c, rc)
 }
 
 // dedicatedLoops counts the loops of the process that keep their P while
@@ -249,7 +281,13 @@ type evloop struct {
 	lastRun int64
 	// parkUntil is when park's deadline runs out (nanotime).
 	parkUntil int64
-	now       int64 // nanotime when the current batch of events came
+
+	// back are connections taken back from H1 (takeBack), for the loop
+	// to watch; ended says the loop will not look at back again.
+	backMu sync.Mutex
+	back   []returned
+	ended  bool
+	now    int64 // nanotime when the current batch of events came
 }
 
 // newLoop makes a loop accepting on lfd; on error lfd is left to the
@@ -364,6 +402,7 @@ func (l *evloop) park(events []unix.EpollEvent) (n int, err error) {
 // 1.23 of one that does (pinned).
 func (l *evloop) run() {
 	defer l.closeFds()
+	defer l.endBack()
 	if !l.dedicated {
 		if err := l.parkable(); err != nil {
 			l.s.cfg.Log.Error("epoll data plane: cannot wait in the runtime's poller", zap.Error(err))
@@ -393,6 +432,7 @@ func (l *evloop) run() {
 			case fd == l.efd:
 				var b [8]byte
 				unix.Read(l.efd, b[:])
+				l.adopt()
 			default:
 				switch k := l.socks[fd].(type) {
 				case *client:
@@ -425,6 +465,78 @@ func (l *evloop) run() {
 	}
 }
 
+// returned is a connection taken back from H1: its own descriptor.
+type returned struct {
+	fd     int
+	remote string
+	local  net.Addr
+}
+
+// takeBack takes c, which rc is the socket of, into l: a descriptor of its
+// own for the socket, and c closed. false leaves c as it was.
+func (l *evloop) takeBack(c net.Conn, rc syscall.RawConn) bool {
+	l.backMu.Lock()
+	defer l.backMu.Unlock()
+	if l.ended || l.slots != nil && !l.slots.TryAcquire() {
+		return false
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
+		l.release()
+		return false
+	}
+	l.back = append(l.back, returned{fd: fd, remote: c.RemoteAddr().String(), local: c.LocalAddr()})
+	c.Close() // gives its connection-max slot back: l took one of its own
+	var one [8]byte
+	one[0] = 1
+	unix.Write(l.efd, one[:])
+	return true
+}
+
+// adopt watches the connections taken back, each waiting for its next
+// request.
+func (l *evloop) adopt() {
+	l.backMu.Lock()
+	back := l.back
+	l.back = nil
+	l.backMu.Unlock()
+	for _, r := range back {
+		c := l.client(r.fd, r.remote, r.local)
+		if c == nil {
+			continue
+		}
+		c.deadline = l.after(c.idleTimeout())
+	}
+}
+
+// endBack closes the connections taken back that the loop did not watch
+// yet, and any that come after: the loop ends.
+func (l *evloop) endBack() {
+	l.backMu.Lock()
+	defer l.backMu.Unlock()
+	l.ended = true
+	for _, r := range l.back {
+		unix.Close(r.fd)
+		l.release()
+	}
+	l.back = nil
+}
+
+// client makes fd, a client's connection, one of the loop's; nil when it
+// cannot be watched (fd is then closed and its slot given back).
+func (l *evloop) client(fd int, remote string, local net.Addr) *client {
+	c := &client{l: l, fd: fd, buf: make([]byte, clientBuf), remote: remote, local: local}
+	c.tmpl = l.s.cfg.H1.Template(c.remote, c.local)
+	if err := l.watch(fd); err != nil {
+		unix.Close(fd)
+		l.release()
+		return nil
+	}
+	l.socks[fd] = c
+	return c
+}
+
 func (l *evloop) accept() {
 	for range 64 {
 		if l.slots != nil && !l.slots.TryAcquire() {
@@ -441,17 +553,14 @@ func (l *evloop) accept() {
 			return
 		}
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		c := &client{l: l, fd: fd, buf: make([]byte, clientBuf), remote: addrPort(sa).String()}
+		var local net.Addr
 		if la, err := unix.Getsockname(fd); err == nil {
-			c.local = net.TCPAddrFromAddrPort(addrPort(la))
+			local = net.TCPAddrFromAddrPort(addrPort(la))
 		}
-		c.tmpl = l.s.cfg.H1.Template(c.remote, c.local)
-		if err := l.watch(fd); err != nil {
-			unix.Close(fd)
-			l.release()
+		c := l.client(fd, addrPort(sa).String(), local)
+		if c == nil {
 			continue
 		}
-		l.socks[fd] = c
 		c.deadline = l.after(l.s.cfg.H1.ReadHeaderTimeout)
 		c.newConn = true
 	}
@@ -713,7 +822,7 @@ func (c *client) hit(cache Cache, p *h1.Parsed) bool {
 	}
 	out, status, body, closeAfter, ok := cache.Hit(c.wbuf[:0], p, c.hdr, c.l.s.shut.Load())
 	if !ok {
-		c.handOver(nil, nil)
+		c.lend(nil, nil)
 		return true
 	}
 	c.newConn = false
@@ -770,7 +879,16 @@ func (c *client) close() {
 
 // handOver gives the connection to h1: with what was read when first is
 // nil, else with first (already read) to be answered by handler.
-func (c *client) handOver(first *h1.Parsed, handler http.Handler) {
+func (c *client) handOver(first *h1.Parsed, handler http.Handler) { c.give(first, handler, false) }
+
+// lend is handOver for the request at hand only: h1 gives the connection
+// back (Server.takeBack) once it has answered it. For requests of routes
+// the loop serves (a cache miss, an answer the loop does not relay
+// itself), not for those it never serves (static files...), which would
+// come and go with every request.
+func (c *client) lend(first *h1.Parsed, handler http.Handler) { c.give(first, handler, true) }
+
+func (c *client) give(first *h1.Parsed, handler http.Handler, lend bool) {
 	l := c.l
 	nc, err := fdConn(l.takeFd(&c.fd))
 	if err != nil {
@@ -783,6 +901,10 @@ func (c *client) handOver(first *h1.Parsed, handler http.Handler) {
 	var buffered []byte
 	if first == nil && c.n > 0 {
 		buffered = append([]byte(nil), c.buf[:c.n]...)
+	}
+	if lend {
+		l.s.cfg.H1.Lend(nc, buffered, first, handler)
+		return
 	}
 	l.s.cfg.H1.ServeConn(nc, buffered, first, handler)
 }
@@ -910,7 +1032,7 @@ func (x *exchange) failed(err error) {
 func (x *exchange) finishWith(code int) {
 	c, px := x.c, x.px
 	c.x = nil
-	c.handOver(x.p, c.l.s.cfg.Account(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c.lend(x.p, c.l.s.cfg.Account(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		px.Unavailable(w, code)
 	})))
 }
@@ -930,7 +1052,7 @@ func (x *exchange) escape() {
 	}
 	socket := x.socket
 	c.x = nil
-	c.handOver(x.p, c.l.s.cfg.Account(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c.lend(x.p, c.l.s.cfg.Account(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		px.Finish(w, bc, buffered, socket)
 	})))
 }

@@ -69,6 +69,9 @@
 
     setText('requests', s.requests);
     setText('errors', s.errors);
+    setText('fast-path', s.requests > 0
+      ? s.fast_path_requests + ' (' + Math.round(100 * s.fast_path_requests / s.requests) + '%)'
+      : s.fast_path_requests);
     if (prev && s.requests >= prev.requests && s.pid === prev.pid) {
       var dt = (Date.parse(s.now) - Date.parse(prev.now)) / 1000;
       if (dt > 0) setText('rate', ((s.requests - prev.requests) / dt).toFixed(1));
