@@ -7,6 +7,7 @@ import (
 	"resind/conf"
 	"resind/core/h1"
 	"resind/core/loop"
+	"resind/proxy"
 )
 
 // What the epoll data plane (core/loop) asks of the Server: which
@@ -33,7 +34,7 @@ func (s *Server) loopTarget(g *guard, r *http.Request) loop.Target {
 		return loop.Target{}
 	}
 	if ru, matched := firstMatch(h.rules, r, uri); matched {
-		return targetOf(ru, r)
+		return targetOf(ru, r, nil)
 	}
 	x := &exchange{s: s, rt: rt, r: r}
 	a := x.appFor(h, uri)
@@ -41,7 +42,7 @@ func (s *Server) loopTarget(g *guard, r *http.Request) loop.Target {
 		return loop.Target{}
 	}
 	if ru, matched := firstMatch(a.rules, r, uri[len(a.ctx):]); matched {
-		return targetOf(ru, r)
+		return targetOf(ru, r, a)
 	}
 	return loop.Target{}
 }
@@ -57,10 +58,30 @@ func firstMatch(rules []*rule, r *http.Request, uri string) (*rule, bool) {
 	return nil, false
 }
 
-// targetOf is the target of a plain LoadBalance rule, empty for any other
-// rule.
-func targetOf(ru *rule, r *http.Request) loop.Target {
-	if ru.kind != conf.LoadBalance || ru.app != nil || ru.balancer == nil || ru.ownCluster && viaResind(r) {
+// targetOf is the target of a LoadBalance rule, or of an HttpProxy rule
+// to addresses (of web-app a, nil for a host's rule) whose request needs
+// no session issued; empty for any other rule. For HttpProxy it changes
+// r's session field as act does on a copy: r is the loop's own.
+func targetOf(ru *rule, r *http.Request, a *webApp) loop.Target {
+	if ru.app != nil || ru.balancer == nil {
+		return loop.Target{}
+	}
+	switch ru.kind {
+	case conf.LoadBalance:
+		if ru.ownCluster && viaResind(r) {
+			return loop.Target{}
+		}
+	case conf.HttpProxy:
+		id := proxy.SessionID(r, cookieName(a))
+		if id == "" && a != nil && a.session != nil {
+			// act issues one: a Set-Cookie the loop does not write; the
+			// client's next requests carry it.
+			return loop.Target{Lend: true}
+		}
+		if sessionFieldChanges(r, id) {
+			setSessionField(r.Header, id)
+		}
+	default:
 		return loop.Target{}
 	}
 	t := loop.Target{Balancer: ru.balancer}

@@ -15,6 +15,22 @@ import (
 // sessionHeader carries the session id to HttpProxy backends.
 const sessionHeader = "X-Resin-Session-Id"
 
+// sessionFieldChanges reports whether an HttpProxy request r, whose
+// session is id, goes to its backend with another sessionHeader than it
+// came with: one from the client is never trusted.
+func sessionFieldChanges(r *http.Request, id string) bool {
+	_, forged := r.Header[sessionHeader]
+	return id != "" || forged
+}
+
+// setSessionField makes h's sessionHeader id, or none when id is empty.
+func setSessionField(h http.Header, id string) {
+	delete(h, sessionHeader)
+	if id != "" {
+		h[sessionHeader] = []string{id}
+	}
+}
+
 // serverField is the Server header of every response, shared read-only
 // (cap == len: a handler's Add copies it) so that no request allocates it.
 var serverField = []string{"resind"}
@@ -190,15 +206,12 @@ func (x *exchange) act(ru *rule, target, ctx string) {
 		if x.app != nil && x.app.session != nil && id == "" {
 			id = x.issueSession()
 		}
-		if _, forged := r.Header[sessionHeader]; id == "" && !forged {
+		if !sessionFieldChanges(r, id) {
 			ru.handler.ServeHTTP(w, r) // nothing to change: no copy
 			return
 		}
 		out := r.Clone(r.Context())
-		out.Header.Del(sessionHeader) // never trust one from the client
-		if id != "" {
-			out.Header.Set(sessionHeader, id)
-		}
+		setSessionField(out.Header, id)
 		ru.handler.ServeHTTP(w, out)
 	default:
 		x.s.log.Error("rule kind without an action", zap.String("kind", string(ru.kind)), zap.Stringer("at", ru.pos))

@@ -7,9 +7,12 @@ import (
 )
 
 // cookieName is the session cookie of the request's web-app.
-func (x *exchange) cookieName() string {
-	if x.app != nil && x.app.session != nil && x.app.session.CookieName != "" {
-		return x.app.session.CookieName
+func (x *exchange) cookieName() string { return cookieName(x.app) }
+
+// cookieName is the session cookie of web-app a (nil: none).
+func cookieName(a *webApp) string {
+	if a != nil && a.session != nil && a.session.CookieName != "" {
+		return a.session.CookieName
 	}
 	return proxy.DefaultSessionCookie
 }

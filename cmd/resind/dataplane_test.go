@@ -22,6 +22,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -56,8 +57,9 @@ var dpModes = []struct{ name, env string }{
 
 // dpConf is a web tier balancing /app/ over two app servers (round-robin,
 // sticky), /raw/ over a raw server answering close-delimited, and /slow/
-// over a server that never answers, with a 1 s socket timeout; the rest is
-// static files.
+// over a server that never answers, with a 1 s socket timeout; /px/
+// proxied (HttpProxy) to a third app server, and /s/px/ too from a
+// web-app with sessions; the rest is static files.
 const dpConf = `<resin xmlns="http://caucho.com/ns/resin" xmlns:resin="urn:java:com.caucho.resin">
   <cluster id="app">
     <server-default>
@@ -85,13 +87,18 @@ const dpConf = `<resin xmlns="http://caucho.com/ns/resin" xmlns:resin="urn:java:
         <resin:LoadBalance regexp="^/app/" cluster="app" strategy="round-robin"/>
         <resin:LoadBalance regexp="^/raw/" cluster="raw"/>
         <resin:LoadBalance regexp="^/slow/" cluster="slow"/>
+        <resin:HttpProxy regexp="^/px/" addresses="127.0.0.1:{{.PxA}}"/>
+      </web-app>
+      <web-app id="/s" root-directory="${__DIR__}/web">
+        <session-config/>
+        <resin:HttpProxy regexp="^/px/" addresses="127.0.0.1:{{.PxA}}"/>
       </web-app>
     </host>
   </cluster>
 </resin>
 `
 
-type dpPorts struct{ AppA, AppB, Raw, Slow, WebCluster, HTTP int }
+type dpPorts struct{ AppA, AppB, PxA, Raw, Slow, WebCluster, HTTP int }
 
 // dpSite is one mode's installation: the app tier, the raw servers and a
 // running web-a.
@@ -165,7 +172,7 @@ func newDPSite(t *testing.T, mode, env string) *dpSite {
 	d.slow = newDPRawServer(t, func(c net.Conn) {
 		io.Copy(io.Discard, c) // never answers; until the web tier gives up
 	})
-	d.ports = dpPorts{AppA: d.app.port("app-a"), AppB: d.app.port("app-b"), Raw: d.raw.port(), Slow: d.slow.port(),
+	d.ports = dpPorts{AppA: d.app.port("app-a"), AppB: d.app.port("app-b"), PxA: d.app.port("px-a"), Raw: d.raw.port(), Slow: d.slow.port(),
 		WebCluster: freePort(t), HTTP: freePort(t)}
 	d.addr = fmt.Sprintf("127.0.0.1:%d", d.ports.HTTP)
 	s.write("resin.xml", dpConf, d.ports)
@@ -264,7 +271,7 @@ type dpSeen struct {
 
 func newDPAppTier(t *testing.T) *dpAppTier {
 	a := &dpAppTier{servers: map[string]*dpAppServer{}, release: make(chan struct{})}
-	for _, name := range []string{"app-a", "app-b"} {
+	for _, name := range []string{"app-a", "app-b", "px-a"} {
 		ln, port := dpListen(t)
 		srv := &http.Server{Handler: a.handler(name), ReadHeaderTimeout: 30 * time.Second}
 		go srv.Serve(ln)
@@ -324,6 +331,10 @@ func (a *dpAppTier) handler(name string) http.Handler {
 
 		// A ;jsessionid= path parameter reaches the app server as it came.
 		path, _, _ := strings.Cut(r.URL.Path, ";")
+		// HttpProxy's paths (/px/, /s/px/) answer as /app/'s.
+		if p, ok := strings.CutPrefix(strings.TrimPrefix(path, "/s"), "/px/"); ok {
+			path = "/app/" + p
+		}
 		h := w.Header()
 		h.Set("X-Backend", name)
 		h.Set("X-End", "end-to-end")
@@ -429,6 +440,8 @@ func dpHeaderLine(h http.Header) string {
 	for _, k := range keys {
 		v := strings.Join(h[k], ",")
 		switch {
+		case (k == "Set-Cookie" || k == "X-Resin-Session-Id") && !strings.Contains(v, "test"):
+			v = "<issued>" // a session id resind made (the test's own say "test")
 		case k == "Last-Modified" || k == "Etag" && h.Get("X-End") == "":
 			v = "*"
 		case len(v) > 64:
@@ -1097,6 +1110,69 @@ func TestDataPlaneKnobIsLoggedAtStart(t *testing.T) {
 		d.dial(t).get("/app/size/100", string(dpPattern(100)))
 		if on := strings.Contains(d.log("web-a"), dpLogLine); on != (d.mode == "epoll") {
 			t.Errorf("%s mode: %q in web-a's log is %v", d.mode, dpLogLine, on)
+		}
+	})
+}
+
+// TestDataPlaneHttpProxySessions: HttpProxy requests carry their session to
+// the app server in X-Resin-Session-Id (from the cookie or the
+// ;jsessionid= parameter), never one the client sent in that field, and a
+// web-app with sessions issues one to a request without; both planes
+// alike (the epoll plane proxies the first kinds itself and leaves the
+// issuing to the ordinary path).
+func TestDataPlaneHttpProxySessions(t *testing.T) {
+	dpEach(t, func(t *testing.T, d *dpSite) {
+		cc := d.dial(t)
+		steps := []struct {
+			uri   string
+			lines []string
+			want  string // X-Resin-Session-Id at the app server; "issued": the Set-Cookie's
+		}{
+			{"/px/echo?n=1", nil, ""},
+			{"/px/echo?n=2", []string{"Cookie: a=1; JSESSIONID=test-cookie-1"}, "test-cookie-1"},
+			{"/px/echo?n=3", []string{"X-Resin-Session-Id: test-forged"}, ""},
+			{"/px/echo?n=4", []string{"Cookie: JSESSIONID=test-cookie-2", "X-Resin-Session-Id: test-forged"}, "test-cookie-2"},
+			{"/px/echo;jsessionid=test-param-3?n=5", nil, "test-param-3"},
+			{"/s/px/echo?n=6", []string{"Cookie: JSESSIONID=test-cookie-4"}, "test-cookie-4"},
+			{"/s/px/echo?n=7", nil, "issued"},
+			{"/px/echo?n=8", []string{"Cookie: JSESSIONID=test-cookie-5"}, "test-cookie-5"},
+		}
+		for _, st := range steps {
+			a := cc.do("GET", dpReq("GET", st.uri, st.lines...))
+			if a.status != 200 {
+				t.Fatalf("GET %s = %d %q", st.uri, a.status, a.body)
+			}
+			got := d.app.one(t, st.uri)
+			id := got.header.Get("X-Resin-Session-Id")
+			if n := len(got.header["X-Resin-Session-Id"]); n > 1 {
+				t.Errorf("GET %s: the app server got %d X-Resin-Session-Id fields", st.uri, n)
+			}
+			if st.want != "issued" {
+				if id != st.want || a.header.Get("Set-Cookie") != "" {
+					t.Errorf("GET %s: the app server got X-Resin-Session-Id %q, want %q; Set-Cookie %q", st.uri, id, st.want, a.header.Get("Set-Cookie"))
+				}
+				continue
+			}
+			cookie := a.header.Get("Set-Cookie")
+			if id == "" || !strings.HasPrefix(cookie, "JSESSIONID="+id+";") {
+				t.Errorf("GET %s: Set-Cookie %q, the app server got X-Resin-Session-Id %q: want the issued id in both", st.uri, cookie, id)
+			}
+		}
+		// The epoll plane proxied every step itself but the one that
+		// issued a session.
+		_, body := get(t, "http://"+d.addr+"/resin-admin/api/status")
+		var status struct {
+			FastPath uint64 `json:"fast_path_requests"`
+		}
+		if err := json.Unmarshal([]byte(body), &status); err != nil {
+			t.Fatalf("/resin-admin/api/status: %v\n%s", err, body)
+		}
+		want := uint64(0)
+		if d.mode == "epoll" {
+			want = uint64(len(steps) - 1)
+		}
+		if status.FastPath != want {
+			t.Errorf("%s plane: fast_path_requests = %d, want %d", d.mode, status.FastPath, want)
 		}
 	})
 }

@@ -42,6 +42,10 @@ import (
 type Target struct {
 	// Balancer proxies the request; nil leaves it to H1.
 	Balancer *proxy.Balancer
+	// Lend, without a Balancer, says the request's route is one the
+	// loop serves though not this request: the connection is lent to H1
+	// for it and comes back, as for a cache miss.
+	Lend bool
 	// Cache, when not nil, is the cache in front of Balancer: the loop
 	// sends a plain fresh hit itself and leaves anything else (misses
 	// included) to H1, which answers it through the cache.

@@ -793,7 +793,11 @@ func (c *client) request() bool {
 	}
 	t := c.l.s.cfg.Route(p.R)
 	if t.Balancer == nil {
-		c.handOver(nil, nil)
+		if t.Lend {
+			c.lend(nil, nil)
+		} else {
+			c.handOver(nil, nil)
+		}
 		return true
 	}
 	if t.Cache != nil {
