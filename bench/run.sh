@@ -11,7 +11,7 @@
 # web-tier
 # servers: web-p (HttpProxy and LoadBalance to the backends, no cache) and
 # web-c (LoadBalance through <proxy-cache>), and web-e, web-p's LoadBalance
-# on the epoll data plane (core/loop, resind's default; web-p runs with
+# and HttpProxy on the epoll data plane (core/loop, resind's default; web-p runs with
 # RESIND_DATAPLANE=goroutine, core/h1's goroutines, for comparison). wrk (HTTP/1.1 keep-alive) runs
 # against each target in interleaved rounds (A B C … A B C …), first with
 # nothing pinned, then pinned (wrk and backends on CPU 0, the proxy on CPU 1).
@@ -25,7 +25,7 @@
 #   BENCH_CONNECTIONS=32 wrk connections (-c); BENCH_THREADS=1 wrk threads (-t)
 #   BENCH_MODES="unpinned pinned"
 #   BENCH_TARGETS="…"    a subset of: nginx nginx-fwd haproxy go-reverseproxy
-#                        resind-httpproxy resind-lb resind-lb-epoll
+#                        resind-httpproxy resind-httpproxy-epoll resind-lb resind-lb-epoll
 #                        nginx-cache haproxy-cache
 #                        resind-cache go-floor-goroutine go-floor-epoll
 #                        go-floor-raw go-floor-raw-http (nginx-fwd: nginx
@@ -62,7 +62,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
 MODES=${BENCH_MODES:-unpinned pinned}
-TARGETS=${BENCH_TARGETS:-nginx nginx-fwd haproxy go-reverseproxy go-floor-goroutine go-floor-epoll go-floor-raw go-floor-raw-http resind-httpproxy resind-lb resind-lb-epoll nginx-cache haproxy-cache resind-cache}
+TARGETS=${BENCH_TARGETS:-nginx nginx-fwd haproxy go-reverseproxy go-floor-goroutine go-floor-epoll go-floor-raw go-floor-raw-http resind-httpproxy resind-httpproxy-epoll resind-lb resind-lb-epoll nginx-cache haproxy-cache resind-cache}
 SOAK=${BENCH_SOAK:-0}
 MAX=${BENCH_MAX:-600}
 NGINX_LOG=${BENCH_NGINX_LOG:-on}
@@ -329,6 +329,7 @@ EOF
     </server>
     <host id="">
       <web-app id="/" root-directory="$TMP/resind/root">
+        <resin:HttpProxy regexp="^/hp/" addresses="127.0.0.1:$B1 127.0.0.1:$B2"/>
         <resin:LoadBalance regexp="^/lb/" cluster="app" strategy="round-robin"/>
       </web-app>
     </host>
@@ -353,6 +354,7 @@ target_url() {
 	resind-httpproxy) echo "http://127.0.0.1:$WEBP/hp/plain" ;;
 	resind-lb) echo "http://127.0.0.1:$WEBP/lb/plain" ;;
 	resind-lb-epoll) echo "http://127.0.0.1:$WEBE/lb/plain" ;;
+	resind-httpproxy-epoll) echo "http://127.0.0.1:$WEBE/hp/plain" ;;
 	nginx-cache) echo "http://127.0.0.1:$NGINX/cached" ;;
 	haproxy-cache) echo "http://127.0.0.1:$HAP/cached" ;;
 	resind-cache) echo "http://127.0.0.1:$WEBC/lb/cached" ;;
@@ -370,7 +372,7 @@ target_proc() {
 	go-floor-raw) echo floor-raw ;;
 	go-floor-raw-http) echo floor-http ;;
 	resind-cache) echo web-c ;;
-	resind-lb-epoll) echo web-e ;;
+	resind-lb-epoll | resind-httpproxy-epoll) echo web-e ;;
 	resind-*) echo web-p ;;
 	esac
 }

@@ -48,7 +48,7 @@ var refs = map[string][2]string{
 }
 
 // order is how rows are listed; other targets follow in order of appearance.
-var order = []string{"nginx", "nginx-fwd", "haproxy", "go-reverseproxy", "resind-httpproxy", "resind-lb", "resind-lb-epoll", "nginx-cache", "haproxy-cache", "resind-cache"}
+var order = []string{"nginx", "nginx-fwd", "haproxy", "go-reverseproxy", "resind-httpproxy", "resind-httpproxy-epoll", "resind-lb", "resind-lb-epoll", "nginx-cache", "haproxy-cache", "resind-cache"}
 
 func rank(t string) int {
 	for i, x := range order {
