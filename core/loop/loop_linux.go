@@ -281,6 +281,13 @@ type evloop struct {
 	lastRun int64
 	// parkUntil is when park's deadline runs out (nanotime).
 	parkUntil int64
+	// events receives each wait's events; poll is park's raw wait, its
+	// results in pn and perr, polls its calls during one park.
+	events []unix.EpollEvent
+	poll   func(uintptr) bool
+	pn     int
+	perr   error
+	polls  int
 
 	// back are connections taken back from H1 (takeBack), for the loop
 	// to watch; ended says the loop will not look at back again.
@@ -351,6 +358,12 @@ func (l *evloop) parkable() error {
 	l.epf = os.NewFile(uintptr(l.ep), "epoll")
 	var err error
 	l.eprc, err = l.epf.SyscallConn()
+	// One closure for every park: Read's argument escapes.
+	l.poll = func(uintptr) bool {
+		l.polls++
+		l.pn, l.perr = rawWait(l.ep, l.events, 0)
+		return l.pn > 0 || l.perr != nil
+	}
 	return err
 }
 
@@ -362,20 +375,19 @@ func (l *evloop) parkable() error {
 //
 // Read polls first (a raw epoll_wait that does not block): a busy loop
 // makes one system call per batch, as a dedicated one. The deadline, a
-// runtime timer, is moved once per tick, not per batch.
-func (l *evloop) park(events []unix.EpollEvent) (n int, err error) {
+// runtime timer, is moved once per tick, not per batch. waited says the
+// loop was parked: the goroutines waiting for the P had it meanwhile.
+func (l *evloop) park() (n int, err error, waited bool) {
 	if now := nanotime(); now >= l.parkUntil {
 		l.parkUntil = now + int64(tick)
 		l.epf.SetReadDeadline(time.Now().Add(tick))
 	}
-	rerr := l.eprc.Read(func(uintptr) bool {
-		n, err = rawWait(l.ep, events, 0)
-		return n > 0 || err != nil
-	})
+	l.polls, l.pn, l.perr = 0, 0, nil
+	rerr := l.eprc.Read(l.poll)
 	if rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) {
-		return 0, rerr
+		return 0, rerr, false
 	}
-	return n, err
+	return l.pn, l.perr, l.polls != 1
 }
 
 // run is the loop. How it waits depends on whether it has a P to itself:
@@ -409,14 +421,16 @@ func (l *evloop) run() {
 			return
 		}
 	}
-	events := make([]unix.EpollEvent, 128)
+	l.events = make([]unix.EpollEvent, 128)
+	events := l.events
 	for {
 		var n int
 		var err error
+		waited := false
 		if l.dedicated {
 			n, err = rawWait(l.ep, events, int(tick/time.Millisecond))
 		} else {
-			n, err = l.park(events)
+			n, err, waited = l.park()
 		}
 		if err != nil && err != unix.EINTR {
 			l.s.cfg.Log.Error("epoll data plane: wait failed", zap.Error(err))
@@ -459,7 +473,7 @@ func (l *evloop) run() {
 				return
 			}
 		}
-		if !l.dedicated || err == unix.EINTR {
+		if !l.dedicated && !waited || err == unix.EINTR {
 			runtime.Gosched()
 		}
 	}
