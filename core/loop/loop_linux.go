@@ -134,13 +134,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		return err
 	}
 	for range s.cfg.Loops {
-		lfd := -1
-		var derr error
-		if err := rc.Control(func(fd uintptr) { lfd, derr = unix.Dup(int(fd)) }); err != nil {
-			derr = err
-		}
-		if derr != nil {
-			return fail(derr)
+		lfd, err := dupFd(rc)
+		if err != nil {
+			return fail(err)
 		}
 		l, err := newLoop(s, lfd, sl)
 		if err != nil {
@@ -241,10 +237,26 @@ func (s *Server) wake() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, l := range s.loops {
-		var one [8]byte
-		one[0] = 1
-		unix.Write(l.efd, one[:])
+		l.wake()
 	}
+}
+
+// wake makes the loop's wait return: it looks at the shutdown flags and
+// the connections taken back.
+func (l *evloop) wake() {
+	var one [8]byte
+	one[0] = 1
+	unix.Write(l.efd, one[:])
+}
+
+// dupFd is a descriptor of its own for the socket of rc, closed on exec.
+func dupFd(rc syscall.RawConn) (int, error) {
+	fd := -1
+	var derr error
+	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	return fd, derr
 }
 
 // tick is how often a loop looks at deadlines, the shutdown flag and a
@@ -494,17 +506,14 @@ func (l *evloop) takeBack(c net.Conn, rc syscall.RawConn) bool {
 	if l.ended || l.slots != nil && !l.slots.TryAcquire() {
 		return false
 	}
-	fd := -1
-	var derr error
-	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
+	fd, err := dupFd(rc)
+	if err != nil {
 		l.release()
 		return false
 	}
 	l.back = append(l.back, returned{fd: fd, remote: c.RemoteAddr().String(), local: c.LocalAddr()})
 	c.Close() // gives its connection-max slot back: l took one of its own
-	var one [8]byte
-	one[0] = 1
-	unix.Write(l.efd, one[:])
+	l.wake()
 	return true
 }
 
@@ -715,30 +724,42 @@ func (c *client) event(ev uint32) {
 }
 
 // process does what the connection can do now: write what is pending,
-// then read and start the next request.
+// then read and start the next request; after an answer from the cache,
+// the same again.
 func (c *client) process() {
-	if len(c.out) > 0 {
-		if !c.flush() {
+	for {
+		if len(c.out) > 0 {
+			if !c.flush() {
+				return
+			}
+		}
+		if c.x == nil && cap(c.wbuf) > 16<<10 {
+			c.out, c.wbuf = nil, nil // a large answer's buffer is not kept while idle
+		}
+		if c.x != nil {
+			if c.x.relaying() {
+				c.x.pump() // the client took what was pending: read on
+			}
+			return
+		}
+		if c.closing {
+			c.close()
+			return
+		}
+		if !c.read() {
 			return
 		}
 	}
-	if c.x == nil && cap(c.wbuf) > 16<<10 {
-		c.out, c.wbuf = nil, nil // a large answer's buffer is not kept while idle
-	}
-	if c.x != nil {
-		if c.x.relaying() {
-			c.x.pump() // the client took what was pending: read on
-		}
-		return
-	}
-	if c.closing {
-		c.close()
-		return
-	}
+}
+
+// read reads while the socket has bytes, until a request is started; it
+// reports whether one was answered at once (from the cache: the answer is
+// in out) rather than started or left to wait for more bytes.
+func (c *client) read() bool {
 	for c.canRead {
 		if c.n == len(c.buf) {
 			c.handOver(nil, nil)
-			return
+			return false
 		}
 		k, err := rawRead(c.fd, c.buf[c.n:])
 		if err == unix.EAGAIN {
@@ -755,10 +776,10 @@ func (c *client) process() {
 			// would answer 400 (h1 hands such a head over); else close.
 			if err == nil && c.n > 0 {
 				c.handOver(nil, nil)
-				return
+				return false
 			}
 			c.close()
-			return
+			return false
 		}
 		if c.n == 0 && !c.newConn {
 			// A later request's head starts: header-timeout from here.
@@ -766,19 +787,13 @@ func (c *client) process() {
 		}
 		c.n += k
 		if c.request() {
-			return
+			return false
 		}
 		if len(c.out) > 0 {
-			// Answered from the cache: out first, then read on.
-			if !c.flush() {
-				return
-			}
-			if c.closing {
-				c.close()
-				return
-			}
+			return true // answered from the cache
 		}
 	}
+	return false
 }
 
 // request starts the request whose head is in buf, if whole; it reports
@@ -846,10 +861,19 @@ func (c *client) hit(cache Cache, p *h1.Parsed) bool {
 	c.newConn = false
 	c.n = 0
 	c.out, c.wbuf = out, out
-	c.l.s.cfg.Served(p.R, status, body, start)
-	c.closing = closeAfter
-	c.deadline = c.l.after(c.idleTimeout())
+	c.served(p.R, status, body, start, closeAfter)
 	return false
+}
+
+// served records a request the loop answered, and readies the connection
+// for its next: closed once the answer is out when closeAfter, else given
+// the idle timeout.
+func (c *client) served(r *http.Request, status int, bytes int64, start time.Time, closeAfter bool) {
+	c.l.s.cfg.Served(r, status, bytes, start)
+	if closeAfter {
+		c.closing = true
+	}
+	c.deadline = c.l.after(c.idleTimeout())
 }
 
 // idleTimeout is how long a kept connection waits for its next request.
@@ -1192,11 +1216,7 @@ func (x *exchange) done(clean bool) {
 	}
 	x.u = nil
 	c.x = nil
-	c.l.s.cfg.Served(x.p.R, x.status, x.bytes, x.start)
-	if x.close {
-		c.closing = true
-	}
-	c.deadline = c.l.after(c.idleTimeout())
+	c.served(x.p.R, x.status, x.bytes, x.start, x.close)
 	c.process()
 }
 
