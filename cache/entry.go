@@ -36,7 +36,10 @@ type entry struct {
 
 	// fields is header serialized for answers on resind's HTTP/1.1 loop
 	// (h1.UseFields), Age and X-Cache left out: those are the hit's own.
+	// sized says fields are set and any Content-Length is the body's
+	// length: the event loop may send the answer itself (Hit).
 	fields *h1.Fields
+	sized  bool
 
 	// marker is set on the entry stored under the base key of a URL whose
 	// responses vary; such an entry holds no response.
@@ -143,6 +146,7 @@ func (e *entry) prepare() {
 	if e.status == http.StatusOK {
 		e.fields = h1.PrepareFields(e.header, "Age", "X-Cache")
 	}
+	e.sized = e.fields != nil && lengthIsBody(e)
 }
 
 // refreshed returns a copy of e updated with the header of a 304 received

@@ -31,7 +31,7 @@ func (c *Cache) Hit(r *http.Request, h http.Header) (status int, f *h1.Fields, b
 	req := requestControl(r.Header)
 	now := c.now()
 	e, _ := c.lookup(baseKey(r), r.Header)
-	if e == nil || e.fields == nil || e.verdict(&req, now) != useFresh || !lengthIsBody(e) {
+	if e == nil || !e.sized || e.verdict(&req, now) != useFresh {
 		return 0, nil, nil, false
 	}
 	h["Age"] = ageValue(int64(e.age(now) / time.Second))
