@@ -247,15 +247,9 @@ func (r *rotation) Put(c *fastcgi.Conn, reusable bool) {
 // REMOTE_ADDR for FastCGI and CGI).
 func (x *exchange) serveApp(ru *rule) {
 	w, r, a := x.w, x.r, ru.app
-	id := proxy.SessionID(r, x.cookieName())
-	if x.app != nil && x.app.session != nil && id == "" {
-		id = x.issueSession()
-	}
+	id := x.session()
 	out := r.Clone(r.Context())
-	out.Header.Del(sessionHeader) // never trust one from the client
-	if id != "" {
-		out.Header.Set(sessionHeader, id)
-	}
+	setSessionField(out.Header, id) // never trust one from the client
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		if prior := out.Header.Values("X-Forwarded-For"); len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip

@@ -7,18 +7,18 @@ import (
 	"resind/conf"
 	"resind/core/h1"
 	"resind/core/loop"
-	"resind/proxy"
 )
 
 // What the epoll data plane (core/loop) asks of the Server: which
 // requests it may proxy itself, and the accounting of those it answered.
 
 // loopTarget returns where a request on the listener of g goes when
-// nothing but a <resin:LoadBalance> rule acts on it: no limit of the
-// listener refuses it, no mount, dot segment, SetHeader, Dispatch or
-// Forward touches it. The target is the rule's Balancer, and the
-// <proxy-cache> in front of it if there is one. Otherwise it is empty, and
-// ServeHTTP answers the request.
+// nothing but a <resin:LoadBalance> rule, or an <resin:HttpProxy> to
+// addresses, acts on it: no limit of the listener refuses it, no mount,
+// dot segment, SetHeader, Dispatch or Forward touches it. The target is
+// the rule's Balancer, and the <proxy-cache> in front of it if there is
+// one (see targetOf). Otherwise it is empty, and ServeHTTP answers the
+// request.
 func (s *Server) loopTarget(g *guard, r *http.Request) loop.Target {
 	lim, _ := g.current()
 	if code, _ := overHeadLimits(lim, r); code != 0 || hasDotSegment(r.URL.Path) {
@@ -72,8 +72,8 @@ func targetOf(ru *rule, r *http.Request, a *webApp) loop.Target {
 			return loop.Target{}
 		}
 	case conf.HttpProxy:
-		id := proxy.SessionID(r, cookieName(a))
-		if id == "" && a != nil && a.session != nil {
+		id, issue := requestSession(r, a)
+		if issue {
 			// act issues one: a Set-Cookie the loop does not write; the
 			// client's next requests carry it.
 			return loop.Target{Lend: true}

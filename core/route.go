@@ -202,10 +202,7 @@ func (x *exchange) act(ru *rule, target, ctx string) {
 		// The app tier issues session ids; the request goes as received.
 		ru.handler.ServeHTTP(w, r)
 	case conf.HttpProxy:
-		id := proxy.SessionID(r, x.cookieName())
-		if x.app != nil && x.app.session != nil && id == "" {
-			id = x.issueSession()
-		}
+		id := x.session()
 		if !sessionFieldChanges(r, id) {
 			ru.handler.ServeHTTP(w, r) // nothing to change: no copy
 			return
@@ -223,7 +220,7 @@ func (x *exchange) act(ru *rule, target, ctx string) {
 // root directory, issuing a session id first when the web-app has a
 // <session-config>.
 func (x *exchange) serveLocal(rel string) {
-	if x.app.session != nil && proxy.SessionID(x.r, x.cookieName()) == "" {
+	if _, issue := requestSession(x.r, x.app); issue {
 		x.issueSession()
 	}
 	x.s.serveStatic(x.w, x.r, x.app, rel)

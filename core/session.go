@@ -17,6 +17,24 @@ func cookieName(a *webApp) string {
 	return proxy.DefaultSessionCookie
 }
 
+// requestSession is r's session for web-app a (nil for a host's rule):
+// the client's, from its cookie or ;jsessionid=, "" for none; issue says
+// a's <session-config> wants one issued first.
+func requestSession(r *http.Request, a *webApp) (id string, issue bool) {
+	id = proxy.SessionID(r, cookieName(a))
+	return id, id == "" && a != nil && a.session != nil
+}
+
+// session is the request's session id, issued first when its web-app
+// wants one and the client has none.
+func (x *exchange) session() string {
+	id, issue := requestSession(x.r, x.app)
+	if issue {
+		id = x.issueSession()
+	}
+	return id
+}
+
 // issueSession gives the client a new session id owned by this server (its
 // index in the cluster is the id's first character, so a web tier sends the
 // session back here) and returns it. The cookie is scoped to the web-app's
