@@ -29,8 +29,8 @@ type Status struct {
 	Requests uint64
 	Errors   uint64
 	// FastPath is how many of Requests the epoll data plane answered
-	// itself (relayed by LoadBalance, cache hits); the others went through
-	// core/h1 or net/http.
+	// itself (relayed by LoadBalance or HttpProxy, cache hits); the others
+	// went through core/h1 or net/http.
 	FastPath uint64
 	// Latency is the histogram of request durations since start.
 	Latency Histogram

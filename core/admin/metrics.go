@@ -39,7 +39,7 @@ func newCollector(src Source) *collector {
 		uptime:     d("uptime_seconds", "Seconds since the server started."),
 		requests:   d("requests_total", "HTTP requests served since start."),
 		errors:     d("errors_total", "Responses with status 500 or above since start."),
-		fastPath:   d("fast_path_requests_total", "Requests the epoll data plane answered itself (LoadBalance relayed, proxy-cache hits), of requests_total."),
+		fastPath:   d("fast_path_requests_total", "Requests the epoll data plane answered itself (LoadBalance and HttpProxy relayed, proxy-cache hits), of requests_total."),
 		latency:    d("request_duration_seconds", "Time from a request's arrival to the end of its response."),
 		reloads:    d("config_reloads_total", "Configuration edits since start, by result (applied or refused).", "result"),
 		reloadTime: d("config_last_reload_timestamp_seconds", "When the newest configuration edit was seen (Unix time)."),

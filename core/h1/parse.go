@@ -199,7 +199,7 @@ func (h *head) url() (*url.URL, bool) {
 // urlInto parses the request target into u as net/http does
 // (url.ParseRequestURI). The common target, a path of characters that
 // stay as they are when the path is escaped and maybe a query, is cut
-// without the url package (FuzzRequestURL holds the two to one result).
+// without the url package (FuzzParseHead holds the two to one result).
 func (h *head) urlInto(u *url.URL) bool {
 	path, query, hasQuery := strings.Cut(h.uri, "?")
 	plain := len(path) > 0 && path[0] == '/'

@@ -1,9 +1,10 @@
 // Package loop is resind's epoll data plane for plain listeners
 // (docs/dataplane.md): one event loop per P, each a goroutine with its own
 // epoll set, answering the requests that are only proxied — a body-less
-// GET or HEAD that a <resin:LoadBalance> rule sends to a cluster — without
-// a goroutine per connection, with system calls the Go runtime does not
-// see while the loop is busy.
+// GET or HEAD that a <resin:LoadBalance> rule, or an <resin:HttpProxy> to
+// addresses, sends to its backends, and the plain fresh hits of a
+// <proxy-cache> in front of them — without a goroutine per connection,
+// with system calls the Go runtime does not see while the loop is busy.
 //
 // The loop answers only what it can answer completely; it never answers
 // anything a client could tell from the ordinary path's answer. Everything
@@ -11,15 +12,16 @@
 // connection, the bytes already read and, once a request went out to a
 // backend, the exchange itself (proxy.Exchange.Finish):
 //   - heads that core/h1 would hand to net/http, HTTP/1.0, pipelined
-//     requests, and requests whose route is not a plain LoadBalance rule
-//     (Route returns no Balancer), and requests a cache in front of the
-//     Balancer does not answer with a plain fresh hit (a miss, a
-//     condition, a range): the connection is handed over before anything
-//     is sent;
+//     requests, and requests whose route is not such a rule (Route
+//     returns no Balancer): the connection is handed over for good before
+//     anything is sent;
+//   - requests of such a route the loop does not answer itself (a cache
+//     miss, a condition, a range; a session to issue): the connection is
+//     lent to core/h1 for that request and comes back (h1.Server.Lend);
 //   - answers other than the common kind (no Content-Length, trailers, a
 //     body whose type would be sniffed), 502, 503 and 504 pages: the
 //     exchange is finished with blocking I/O on a goroutine, and the
-//     connection is served by core/h1 from then on.
+//     connection, lent likewise, comes back after it.
 //
 // The backend's state (health, warm-up, busy, failures, stickiness) is the
 // Balancer's, kept through proxy.Exchange: both paths see one truth.
