@@ -14,7 +14,8 @@
 # gives each build's CPU time per request (utime+stime ÷ requests) and
 # their ratio NEW/OLD; the summary is the median ratio and its quartiles.
 # Below 1.00 NEW is cheaper. On the development VM an A/A run (HEAD HEAD)
-# gives a median within 1% of 1.00 and quartiles about ±1.5%.
+# gives a median within 1% of 1.00 and quartiles about ±1.5%. Each build's
+# p99 latency (wrk --latency) is summarized the same way.
 #
 # Environment:
 #   AB_TARGET=lb         lb (LoadBalance), httpproxy (HttpProxy) or cache
@@ -153,21 +154,30 @@ for url in "$OLD_URL" "$NEW_URL"; do
 	taskset -c 0 wrk -t1 -c"$CONNS" -d1s "$url" >/dev/null # warm-up, fills a cache
 done
 
+# p99 WRK-OUTPUT: the p99 latency of wrk --latency in µs.
+p99() {
+	awk '$1 == "99%" {
+		v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+		f = (u == "us") ? 1 : (u == "ms") ? 1e3 : (u == "s") ? 1e6 : (u == "m") ? 6e7 : 0
+		printf "%.0f\n", v * f; found = 1
+	} END { if (!found) print 0 }' "$1"
+}
+
 echo "ab: $ROUNDS rounds of ${SECS}s, $TARGET, old and new at once on CPU 1, wrk -c$CONNS each on CPU 0" >&2
 : >"$TMP/rounds"
 for round in $(seq "$ROUNDS"); do
 	o0=$("$TMP/report" ticks "${RPID[old]}")
 	n0=$("$TMP/report" ticks "${RPID[new]}")
-	taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" "$OLD_URL" >"$TMP/wrk-old" &
+	taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$OLD_URL" >"$TMP/wrk-old" &
 	wo=$!
-	taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" "$NEW_URL" >"$TMP/wrk-new" &
+	taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$NEW_URL" >"$TMP/wrk-new" &
 	wn=$!
 	wait "$wo" "$wn"
 	o1=$("$TMP/report" ticks "${RPID[old]}")
 	n1=$("$TMP/report" ticks "${RPID[new]}")
 	ro=$(awk '/requests in/{print $1}' "$TMP/wrk-old")
 	rn=$(awk '/requests in/{print $1}' "$TMP/wrk-new")
-	echo "$ro $((o1 - o0)) $rn $((n1 - n0))" | tee -a "$TMP/rounds" |
-		awk -v r="$round" -v hz="$(getconf CLK_TCK)" '{printf "ab: round %2d  old %6.1f µs/req  new %6.1f µs/req\n", r, $2*1e6/hz/$1, $4*1e6/hz/$3}' >&2
+	echo "$ro $((o1 - o0)) $rn $((n1 - n0)) $(p99 "$TMP/wrk-old") $(p99 "$TMP/wrk-new")" | tee -a "$TMP/rounds" |
+		awk -v r="$round" -v hz="$(getconf CLK_TCK)" '{printf "ab: round %2d  old %6.1f µs/req p99 %5.2f ms  new %6.1f µs/req p99 %5.2f ms\n", r, $2*1e6/hz/$1, $5/1e3, $4*1e6/hz/$3, $6/1e3}' >&2
 done
 "$TMP/report" ab "$(getconf CLK_TCK)" "$TMP/rounds"

@@ -31,9 +31,21 @@ func TestABSummaryTakesTheMedianOfPerRoundRatios(t *testing.T) {
 	}
 }
 
+func TestABSummaryGivesLatencies(t *testing.T) {
+	p := writeRounds(t, "1000 10 1000 10 2000 1000\n1000 10 1000 10 4000 3000\n1000 10 1000 10 3000 1500\n")
+	var out strings.Builder
+	if err := abSummary(100, p, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "p99 latency: old 3.00 ms, new 1.50 ms (medians of 3 rounds); new/old median 0.500, quartiles 0.500–0.750"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("summary %q lacks %q", out.String(), want)
+	}
+}
+
 func TestABSummaryNamesTheBadLine(t *testing.T) {
 	for text, want := range map[string]string{
-		"1 2 3 4\n1 2 3\n": ":2: want 4 fields",
+		"1 2 3 4\n1 2 3\n": ":2: want 4 or 6 fields",
 		"1 2 x 4\n":        ":1: strconv.ParseFloat",
 		"0 1 0 1\n":        "no round with requests",
 	} {
