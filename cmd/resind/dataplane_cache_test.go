@@ -271,28 +271,20 @@ type dcSite struct {
 	transcript []string
 }
 
-func newDCSite(t *testing.T, mode, env string) *dcSite {
+func newDCSite(t *testing.T, m dpMode) *dcSite {
 	t.Helper()
 	s := newSite(t)
-	d := &dcSite{site: s, t: t, mode: mode, origin: newDCOrigin(t), http: freePort(t)}
+	d := &dcSite{site: s, t: t, mode: m.name, origin: newDCOrigin(t), http: freePort(t)}
 	d.addr = fmt.Sprintf("127.0.0.1:%d", d.http)
 	s.write("resin.xml", dcConf, struct{ Origin, WebCluster, HTTP int }{d.origin.port, freePort(t), d.http})
 	s.writeRaw("web/index.html", "web page")
-	s.dpStart("web-a", env)
-
+	s.dpStart("web-a", m)
 	// Once web-a has answered its listeners are served, and a loop would
-	// have said so: the epoll plane must really be on, the goroutine one
-	// must not.
+	// have said so.
 	if resp, body := get(t, "http://"+d.addr+"/index.html"); resp.StatusCode != 200 || body != "web page" {
 		t.Fatalf("GET /index.html = %d %q", resp.StatusCode, body)
 	}
-	if mode == "epoll" {
-		eventually(t, 10*time.Second, fmt.Sprintf("web-a's log to say %q (%s=%q)", dpLogLine, dpEnvVar, env), func() bool {
-			return strings.Contains(s.log("web-a"), dpLogLine)
-		})
-	} else if strings.Contains(s.log("web-a"), dpLogLine) {
-		t.Fatalf("web-a logged %q with %s=%s", dpLogLine, dpEnvVar, env)
-	}
+	s.dpCheckMode("web-a", m)
 	return d
 }
 
@@ -597,13 +589,13 @@ func dcDiff(a, b []string, limit int) string {
 }
 
 // dcCompare fails t with a diff when the planes' transcripts differ.
-func dcCompare(t *testing.T, g, e []string) {
+func dcCompare(t *testing.T, g, e []string, mode string) {
 	t.Helper()
 	if slices.Equal(g, e) {
 		return
 	}
-	t.Errorf("the epoll data plane answers cache traffic differently from the goroutine path (%d and %d transcript lines; - goroutine, + epoll):\n%s",
-		len(g), len(e), dcDiff(g, e, 40))
+	t.Errorf("the %s data plane answers cache traffic differently from the goroutine path (%d and %d transcript lines; - goroutine, + %[1]s):\n%[4]s",
+		mode, len(g), len(e), dcDiff(g, e, 40))
 }
 
 // ---------------------------------------------------------------------
@@ -685,16 +677,19 @@ func TestDataPlaneCacheHitsMatch(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string][]string{}
 	t.Cleanup(func() {
-		// Runs after both subtests: compare when both passed (a plane run
+		// Runs after the subtests: compare the planes that passed (a plane run
 		// alone with -run, or a failed one, has its own report).
-		if g, e := got["goroutine"], got["epoll"]; g != nil && e != nil {
-			dcCompare(t, g, e)
+		g := got["goroutine"]
+		for _, m := range dpModes[1:] {
+			if e := got[m.name]; g != nil && e != nil {
+				dcCompare(t, g, e, m.name)
+			}
 		}
 	})
 	for _, m := range dpModes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
-			d := newDCSite(t, m.name, m.env)
+			d := newDCSite(t, m)
 			dcScenario(t, d)
 			if !t.Failed() {
 				mu.Lock()
@@ -865,7 +860,7 @@ func TestDataPlaneLentConnectionComesBack(t *testing.T) {
 	for _, m := range dpModes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
-			d := newDCSite(t, m.name, m.env)
+			d := newDCSite(t, m)
 			res := dcResources[0]
 			cc := d.dial(t, "c")
 			const hits = 5
@@ -893,7 +888,7 @@ func TestDataPlaneLentConnectionComesBack(t *testing.T) {
 				t.Fatalf("/resin-admin/api/status: %v\n%s", err, body)
 			}
 			want := uint64(0)
-			if m.name == "epoll" {
+			if m.epoll() {
 				want = hits + 1
 			}
 			if st.FastPath != want {

@@ -1,22 +1,26 @@
 package main
 
 // The epoll data plane (RESIND_DATAPLANE=epoll, docs/dataplane.md) answers
-// body-less GET and HEAD requests routed to a LoadBalance target on raw
-// epoll loops, and hands everything else to the ordinary path. Its promise
-// is one behaviour, two paths: every scenario here runs twice, as the
-// subtests "goroutine" (the ordinary path) and "epoll", against real app
-// servers (Go HTTP servers on loopback ports standing in for app-a and
-// app-b, and two raw listeners), and requires the same answers from both.
+// body-less GET and HEAD requests routed to a LoadBalance or HttpProxy
+// target on raw epoll loops, and hands everything else to the ordinary
+// path. Its promise is one behaviour, two paths: every scenario here runs
+// as the subtests "goroutine" (the ordinary path), "epoll" and
+// "epoll-one-cpu" (web-a on one CPU, where resind gives the loop a P of its
+// own), against real app servers (Go HTTP servers on loopback ports
+// standing in for app-a and app-b, and two raw listeners), and requires the
+// same answers from all.
 //
-// Each mode checks its own explicit expectations. When both modes of a
-// test pass, their transcripts — every answer's status, framing, headers
-// (all but Date and X-Backend) and body length, and every request the app
-// tier received — must also be equal, which catches differences no
-// expectation names (a header one path adds and the other does not).
+// Each mode checks its own explicit expectations. When the modes of a test
+// pass, their transcripts — every answer's status, framing, headers (all
+// but Date and X-Backend) and body length, and every request the app tier
+// received — must also equal the goroutine path's, which catches
+// differences no expectation names (a header one path adds and the other
+// does not).
 //
 // The epoll subtests also require the startup line "epoll data plane on"
 // in web-a's log, so that they fail while the knob is ignored instead of
 // passing on the ordinary path; the goroutine subtests require its absence.
+// The one-CPU subtests require the line of the second P.
 
 import (
 	"bufio"
@@ -47,12 +51,47 @@ const dpEnvVar = "RESIND_DATAPLANE"
 // dpLogLine is what resind logs at start when the epoll data plane is on.
 const dpLogLine = "epoll data plane on"
 
-// dpModes are the two paths every scenario runs on: the name of the
-// subtest and the value of dpEnvVar ("" leaves it out of the environment:
-// the default, which is epoll).
-var dpModes = []struct{ name, env string }{
-	{"goroutine", "goroutine"},
-	{"epoll", ""},
+// dpOneCPULine is what resind logs at start when it gives the epoll data
+// plane a second P on one CPU (cmd/resind's loopProcs).
+const dpOneCPULine = "one CPU: GOMAXPROCS 2"
+
+// dpMode is a way to run web-a: name is the subtest's, env the value of
+// dpEnvVar ("" leaves it out of the environment: the default, which is
+// epoll), oneCPU runs it on CPU 0 alone (taskset), where the loop has a P
+// of its own beside the runtime's only when resind gives it one.
+type dpMode struct {
+	name, env string
+	oneCPU    bool
+}
+
+// epoll says the mode runs on the epoll data plane.
+func (m dpMode) epoll() bool { return m.env != "goroutine" }
+
+// dpModes are the paths every scenario runs on: the goroutine path, whose
+// transcript the others must match, and the epoll plane on every CPU and
+// on one.
+var dpModes = []dpMode{
+	{name: "goroutine", env: "goroutine"},
+	{name: "epoll", env: ""},
+	{name: "epoll-one-cpu", env: "", oneCPU: true},
+}
+
+// dpDiff is the first line where transcript e differs from g, the
+// goroutine path's ("" when none); mode names e's path.
+func dpDiff(g, e []string, mode string) string {
+	for i := 0; i < max(len(g), len(e)); i++ {
+		var gl, el string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(e) {
+			el = e[i]
+		}
+		if gl != el {
+			return fmt.Sprintf("the %s data plane differs from the goroutine path at step %d of %d:\ngoroutine: %s\n%-10s %s", mode, i+1, len(g), gl, mode+":", el)
+		}
+	}
+	return ""
 }
 
 // dpConf is a web tier balancing /app/ over two app servers (round-robin,
@@ -106,6 +145,7 @@ type dpSite struct {
 	*site
 	t     *testing.T
 	mode  string
+	epoll bool // mode runs on the epoll data plane
 	ports dpPorts
 	addr  string // web-a's HTTP listener
 	app   *dpAppTier
@@ -123,30 +163,22 @@ func dpEach(t *testing.T, scenario func(t *testing.T, d *dpSite)) {
 	var mu sync.Mutex
 	got := map[string][]string{}
 	t.Cleanup(func() {
-		// Runs after both subtests: compare when both passed (a mode run
-		// alone with -run, or a failed one, has its own report).
-		g, e := got["goroutine"], got["epoll"]
-		if g == nil || e == nil {
-			return
-		}
-		for i := 0; i < max(len(g), len(e)); i++ {
-			var gl, el string
-			if i < len(g) {
-				gl = g[i]
-			}
-			if i < len(e) {
-				el = e[i]
-			}
-			if gl != el {
-				t.Errorf("the epoll data plane differs from the goroutine path at step %d of %d:\ngoroutine: %s\nepoll:     %s", i+1, len(g), gl, el)
-				return
+		// Runs after the subtests: compare the modes that passed with
+		// the goroutine path (a mode run alone with -run, or a failed
+		// one, has its own report).
+		g := got["goroutine"]
+		for _, m := range dpModes[1:] {
+			if e := got[m.name]; g != nil && e != nil {
+				if d := dpDiff(g, e, m.name); d != "" {
+					t.Error(d)
+				}
 			}
 		}
 	})
 	for _, m := range dpModes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
-			d := newDPSite(t, m.name, m.env)
+			d := newDPSite(t, m)
 			scenario(t, d)
 			for _, line := range d.app.transcript() {
 				d.note("app tier received " + line)
@@ -160,10 +192,10 @@ func dpEach(t *testing.T, scenario func(t *testing.T, d *dpSite)) {
 	}
 }
 
-func newDPSite(t *testing.T, mode, env string) *dpSite {
+func newDPSite(t *testing.T, m dpMode) *dpSite {
 	t.Helper()
 	s := newSite(t)
-	d := &dpSite{site: s, t: t, mode: mode}
+	d := &dpSite{site: s, t: t, mode: m.name, epoll: m.epoll()}
 	d.app = newDPAppTier(t)
 	d.raw = newDPRawServer(t, func(c net.Conn) {
 		io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\nclose-delimited body")
@@ -177,50 +209,62 @@ func newDPSite(t *testing.T, mode, env string) *dpSite {
 	d.addr = fmt.Sprintf("127.0.0.1:%d", d.ports.HTTP)
 	s.write("resin.xml", dpConf, d.ports)
 	s.writeRaw("web/index.html", "web page")
-	s.dpStart("web-a", env)
-
-	// The knob: the epoll subtests must run on the loop, not silently on
-	// the ordinary path; the goroutine ones must not.
-	if mode == "epoll" {
-		eventually(t, 10*time.Second, fmt.Sprintf("web-a's log to say %q (%s=%q)", dpLogLine, dpEnvVar, env), func() bool {
-			return strings.Contains(s.log("web-a"), dpLogLine)
-		})
-	} else {
-		// Checked once web-a has answered: by then its listeners are
-		// served, and a loop would have said so.
-		if resp, body := get(t, "http://"+d.addr+"/index.html"); resp.StatusCode != 200 || body != "web page" {
-			t.Fatalf("GET /index.html = %d %q", resp.StatusCode, body)
-		}
-		if strings.Contains(s.log("web-a"), dpLogLine) {
-			t.Fatalf("web-a logged %q with %s=%s", dpLogLine, dpEnvVar, env)
-		}
+	s.dpStart("web-a", m)
+	// Once web-a has answered its listeners are served, and a loop would
+	// have said so.
+	if resp, body := get(t, "http://"+d.addr+"/index.html"); resp.StatusCode != 200 || body != "web page" {
+		t.Fatalf("GET /index.html = %d %q", resp.StatusCode, body)
 	}
+	s.dpCheckMode("web-a", m)
 	return d
 }
 
-// dpStart starts server id with env as RESIND_DATAPLANE ("" for none: the
-// variable is removed even when the test's own environment has it), and
-// fails the test unless it reports that it listens. The harness's start
+// dpCheckMode fails the test unless server id (which has answered) runs
+// as m says: the epoll subtests must run on the loop, not silently on the
+// ordinary path, and on one CPU with the loop's own P; the goroutine ones
+// must not.
+func (s *site) dpCheckMode(id string, m dpMode) {
+	s.t.Helper()
+	if m.epoll() {
+		eventually(s.t, 10*time.Second, fmt.Sprintf("%s's log to say %q (%s=%q)", id, dpLogLine, dpEnvVar, m.env), func() bool {
+			return strings.Contains(s.log(id), dpLogLine)
+		})
+	} else if strings.Contains(s.log(id), dpLogLine) {
+		s.t.Fatalf("%s logged %q with %s=%s", id, dpLogLine, dpEnvVar, m.env)
+	}
+	if on := strings.Contains(s.log(id), dpOneCPULine); on != (m.epoll() && m.oneCPU) {
+		s.t.Fatalf("%s mode: %q in %s's log is %v", m.name, dpOneCPULine, id, on)
+	}
+}
+
+// dpStart starts server id as m says: m.env as RESIND_DATAPLANE ("" for
+// none: the variable is removed even when the test's own environment has
+// it), GOMAXPROCS left to resind, on CPU 0 alone when m.oneCPU. It fails
+// the test unless resind reports that it listens. The harness's start
 // passes the test's environment as it is; t.Setenv cannot be used in
 // parallel tests.
-func (s *site) dpStart(id, env string) {
+func (s *site) dpStart(id string, m dpMode) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, resindBin, "-conf", s.conf, "-data-directory", filepath.Join(s.dir, "data"),
-		"-log-directory", filepath.Join(s.dir, "log"), "-server", id, "start")
+	args := []string{"-conf", s.conf, "-data-directory", filepath.Join(s.dir, "data"),
+		"-log-directory", filepath.Join(s.dir, "log"), "-server", id, "start"}
+	cmd := exec.CommandContext(ctx, resindBin, args...)
+	if m.oneCPU {
+		cmd = exec.CommandContext(ctx, "taskset", append([]string{"-c", "0", resindBin}, args...)...)
+	}
 	cmd.Dir = s.dir
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, dpEnvVar+"=") {
+		if !strings.HasPrefix(kv, dpEnvVar+"=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	if env != "" {
-		cmd.Env = append(cmd.Env, dpEnvVar+"="+env)
+	if m.env != "" {
+		cmd.Env = append(cmd.Env, dpEnvVar+"="+m.env)
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		s.t.Fatalf("%s=%s resind -server %s start: %v\n%s", dpEnvVar, env, id, err, out)
+		s.t.Fatalf("%s (%s=%s) resind -server %s start: %v\n%s", m.name, dpEnvVar, m.env, id, err, out)
 	}
 	s.started[id] = true
 }
@@ -1108,7 +1152,7 @@ func TestDataPlaneHandsOverWhatItDoesNotServe(t *testing.T) {
 func TestDataPlaneKnobIsLoggedAtStart(t *testing.T) {
 	dpEach(t, func(t *testing.T, d *dpSite) {
 		d.dial(t).get("/app/size/100", string(dpPattern(100)))
-		if on := strings.Contains(d.log("web-a"), dpLogLine); on != (d.mode == "epoll") {
+		if on := strings.Contains(d.log("web-a"), dpLogLine); on != d.epoll {
 			t.Errorf("%s mode: %q in web-a's log is %v", d.mode, dpLogLine, on)
 		}
 	})
@@ -1168,7 +1212,7 @@ func TestDataPlaneHttpProxySessions(t *testing.T) {
 			t.Fatalf("/resin-admin/api/status: %v\n%s", err, body)
 		}
 		want := uint64(0)
-		if d.mode == "epoll" {
+		if d.epoll {
 			want = uint64(len(steps) - 1)
 		}
 		if status.FastPath != want {

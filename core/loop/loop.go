@@ -79,6 +79,6 @@ type Config struct {
 	// the accounting ServeHTTP does.
 	Account func(http.Handler) http.Handler
 	Log     *zap.Logger
-	// Loops is the number of event loops; GOMAXPROCS when 0.
+	// Loops is the number of event loops; GOMAXPROCS-1 (at least 1) when 0.
 	Loops int
 }
