@@ -564,7 +564,7 @@ soak() {
 for mode in $MODES; do
 	case $mode in
 	unpinned) desc="nothing pinned; nginx workers, HAProxy threads and GOMAXPROCS = $(nproc) CPUs" ;;
-	pinned) desc="wrk and backends on CPU 0, the proxy on CPU 1 (1 nginx worker, 1 HAProxy thread, GOMAXPROCS 1)" ;;
+	pinned) desc="wrk and backends on CPU 0, the proxy on CPU 1 (1 nginx worker, 1 HAProxy thread, GOMAXPROCS 1 but 2 for resind's epoll plane, its own choice on one CPU)" ;;
 	*)
 		say "unknown mode $mode (unpinned, pinned)"
 		exit 2
