@@ -409,6 +409,10 @@ func (l *evloop) park() (n int, err error, waited bool) {
 //   - shared (GOMAXPROCS 1, or more loops than that leaves): it polls
 //     without blocking while there is work and, when a poll finds nothing,
 //     parks in the runtime's poller (park), which frees its P at once.
+//     cmd/resind gives a process on one CPU two Ps, so that its loop is
+//     dedicated (0.95 of the CPU per request of a shared one, pinned):
+//     a shared loop is what GOMAXPROCS=1, set by the operator, or
+//     RESIND_DATAPLANE_LOOPS above GOMAXPROCS-1 make.
 //
 // A shared loop yields after each batch, so that goroutines waiting for
 // its P (handed-over connections, the cluster, the collector) get it. A
