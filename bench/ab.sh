@@ -5,6 +5,10 @@
 #   bench/ab.sh OLD NEW        OLD, NEW: git revisions (built in a temporary
 #                              worktree) or resind binaries
 #   bench/ab.sh HEAD HEAD      the same build twice: the method's own spread
+#   bench/ab.sh nginx HEAD     resind against nginx (one worker, as make
+#                              bench's; "nginx" may be either side): CPU per
+#                              request, p99 and throughput of both, measured
+#                              in the same seconds on the same CPU
 #
 # make bench measures one target after another, and on a shared VM the
 # machine's speed moves by ±10% from one second to the next, so a change
@@ -15,7 +19,8 @@
 # their ratio NEW/OLD; the summary is the median ratio and its quartiles.
 # Below 1.00 NEW is cheaper. On the development VM an A/A run (HEAD HEAD)
 # gives a median within 1% of 1.00 and quartiles about ±1.5%. Each build's
-# p99 latency (wrk --latency) is summarized the same way.
+# requests served and p99 latency (wrk --latency) are summarized the same
+# way.
 #
 # Environment:
 #   AB_TARGET=lb         lb (LoadBalance), httpproxy (HttpProxy) or cache
@@ -39,7 +44,7 @@ PROXY_CPUS=${AB_CPUS:-1}
 export PATH="$PATH:/usr/sbin:/sbin"
 
 if [ $# -ne 2 ]; then
-	echo "usage: $0 OLD NEW   (git revisions or resind binaries)" >&2
+	echo "usage: $0 OLD NEW   (git revisions, resind binaries or nginx)" >&2
 	exit 2
 fi
 TARGET=${AB_TARGET:-lb}
@@ -48,9 +53,11 @@ SECS=${AB_SECONDS:-2}
 CONNS=${AB_CONNECTIONS:-32}
 MAX=${AB_MAX:-600}
 BODY=${AB_BODY:-100}
-for tool in wrk taskset curl; do
+tools="wrk taskset curl"
+[ "$1" = nginx ] || [ "$2" = nginx ] && tools="$tools nginx"
+for tool in $tools; do
 	command -v "$tool" >/dev/null || {
-		echo "ab: $tool is missing (make bench installs wrk)" >&2
+		echo "ab: $tool is missing (make bench installs it)" >&2
 		exit 2
 	}
 done
@@ -77,8 +84,14 @@ trap 'echo "ab: interrupted" >&2; exit 130' INT TERM
 ) 2>/dev/null &
 PIDS+=($!)
 
-# build NAME REV-OR-FILE: $TMP/NAME is that resind.
+# build NAME REV-OR-FILE: $TMP/NAME is that resind; for "nginx", NAME is
+# nginx (NGINX_SIDE).
+NGINX_SIDE=""
 build() {
+	if [ "$2" = nginx ]; then
+		NGINX_SIDE=$1
+		return
+	fi
 	if [ -f "$2" ] && [ -x "$2" ]; then
 		cp "$2" "$TMP/$1"
 		return
@@ -128,7 +141,21 @@ EOF
 
 start_backends "$TMP/backend" "$B1" "$B2" "$BODY"
 declare -A RPID=()
+# nginx's side: what make bench's nginx (and, for cache, nginx-cache) row
+# loads, its combined access log on as resind's.
+NGINX_PATH=/plain
+[ "$TARGET" = cache ] && NGINX_PATH=/cached
 for id in old new; do
+	if [ "$id" = "$NGINX_SIDE" ]; then
+		port=$OLD_HTTP
+		[ $id = new ] && port=$NEW_HTTP
+		nginx_conf "$TMP/nginx" 1 "$port" "$B1" "$B2" on
+		taskset -c "$PROXY_CPUS" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
+			-g 'daemon off;' >"$TMP/$id.out" 2>&1 &
+		RPID[$id]=$!
+		PIDS+=($!)
+		continue
+	fi
 	envs=${AB_OLD_ENV:-}
 	[ $id = new ] && envs=${AB_NEW_ENV:-}
 	env $envs taskset -c "$PROXY_CPUS" "$TMP/$id" -conf "$TMP/resin.xml" -server "$id" \
@@ -145,6 +172,8 @@ for port in "$B1" "$B2" "$OLD_HTTP" "$NEW_HTTP"; do
 done
 
 OLD_URL=http://127.0.0.1:$OLD_HTTP$path NEW_URL=http://127.0.0.1:$NEW_HTTP$path
+[ "$NGINX_SIDE" = old ] && OLD_URL=http://127.0.0.1:$OLD_HTTP$NGINX_PATH
+[ "$NGINX_SIDE" = new ] && NEW_URL=http://127.0.0.1:$NEW_HTTP$NGINX_PATH
 for url in "$OLD_URL" "$NEW_URL"; do
 	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" || echo 000)
 	[ "$code" = 200 ] || {

@@ -55,6 +55,7 @@
 # Loopback only. Everything started here is stopped on exit or interrupt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export PATH="$PATH:/usr/sbin:/sbin"
 
 DURATION=${BENCH_DURATION:-5}
@@ -204,62 +205,8 @@ EOF
 write_configs() {
 	local workers=$1 d
 	for d in nginx haproxy resind; do mkdir -p "$TMP/$d"; done
-	mkdir -p "$TMP/nginx/cache" "$TMP/nginx/tmp" "$TMP/resind/root"
-	local user=""
-	[ "$(id -u)" = 0 ] && user="user root;"
-	local nginx_log="access_log off;"
-	if [ "$NGINX_LOG" = on ]; then
-		nginx_log="access_log $TMP/nginx/access.log combined buffer=64k flush=1s;"
-	fi
-	cat >"$TMP/nginx/nginx.conf" <<EOF
-$user
-worker_processes $workers;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    $nginx_log
-    keepalive_requests 1000000;
-    client_body_temp_path $TMP/nginx/tmp/body;
-    proxy_temp_path $TMP/nginx/tmp/proxy;
-    fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
-    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
-    scgi_temp_path $TMP/nginx/tmp/scgi;
-    proxy_cache_path $TMP/nginx/cache levels=1:2 keys_zone=bench:10m max_size=64m inactive=10m use_temp_path=off;
-    upstream backends {
-        server 127.0.0.1:$B1;
-        server 127.0.0.1:$B2;
-        keepalive 64;
-    }
-    server {
-        listen 127.0.0.1:$NGINX;
-        location / {
-            proxy_pass http://backends;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-        # nginx-fwd: the forwarding fields resind's LoadBalance sends
-        # (X-Forwarded-For, -Proto, -Host and Via), for equal work at the
-        # backends.
-        location /fwd/ {
-            proxy_pass http://backends;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_set_header X-Forwarded-Host \$host;
-            proxy_set_header Via "1.1 nginx";
-        }
-        location /cached {
-            proxy_pass http://backends;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_cache bench;
-            add_header X-Cache-Status \$upstream_cache_status;
-        }
-    }
-}
-EOF
+	mkdir -p "$TMP/resind/root"
+	nginx_conf "$TMP/nginx" "$workers" "$NGINX" "$B1" "$B2" "$NGINX_LOG"
 	local nbthread=""
 	[ "$workers" != auto ] && nbthread="nbthread $workers"
 	cat >"$TMP/haproxy/haproxy.cfg" <<EOF

@@ -15,14 +15,15 @@ import (
 // and new's p99 latency in µs. It prints each build's median CPU time per
 // request and the median of the per-round ratios new/old with their
 // quartiles: the ratio of one round cancels what the machine did to both in
-// that round. Latencies get the same summary.
+// that round. The requests each served, and latencies, get the same
+// summary.
 func abSummary(hz float64, path string, w io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	var oldUS, newUS, ratios, oldP99, newP99, p99Ratios []float64
+	var oldUS, newUS, ratios, oldP99, newP99, p99Ratios, served []float64
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
 		fs := strings.Fields(sc.Text())
@@ -40,6 +41,7 @@ func abSummary(hz float64, path string, w io.Writer) error {
 		}
 		o, n := v[1]/hz/v[0]*1e6, v[3]/hz/v[2]*1e6
 		oldUS, newUS, ratios = append(oldUS, o), append(newUS, n), append(ratios, n/o)
+		served = append(served, v[2]/v[0])
 		if len(fs) == 6 && v[4] > 0 && v[5] > 0 {
 			oldP99, newP99, p99Ratios = append(oldP99, v[4]), append(newP99, v[5]), append(p99Ratios, v[5]/v[4])
 		}
@@ -53,6 +55,8 @@ func abSummary(hz float64, path string, w io.Writer) error {
 	q1, q3 := quartiles(ratios)
 	fmt.Fprintf(w, "old %.1f µs/req, new %.1f µs/req (medians of %d rounds)\n", median(oldUS), median(newUS), len(ratios))
 	fmt.Fprintf(w, "new/old CPU per request: median %.3f, quartiles %.3f–%.3f (below 1: new is cheaper)\n", median(ratios), q1, q3)
+	q1, q3 = quartiles(served)
+	fmt.Fprintf(w, "new/old requests served: median %.3f, quartiles %.3f–%.3f\n", median(served), q1, q3)
 	if len(p99Ratios) > 0 {
 		q1, q3 := quartiles(p99Ratios)
 		fmt.Fprintf(w, "p99 latency: old %.2f ms, new %.2f ms (medians of %d rounds); new/old median %.3f, quartiles %.3f–%.3f\n",

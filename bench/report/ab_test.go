@@ -24,7 +24,7 @@ func TestABSummaryTakesTheMedianOfPerRoundRatios(t *testing.T) {
 	if err := abSummary(100, p, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"old 100.0 µs/req", "new 50.0 µs/req", "medians of 3 rounds", "median 0.500, quartiles 0.500–0.500"} {
+	for _, want := range []string{"old 100.0 µs/req", "new 50.0 µs/req", "medians of 3 rounds", "median 0.500, quartiles 0.500–0.500", "requests served: median 2.000"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary %q lacks %q", out.String(), want)
 		}
