@@ -32,6 +32,10 @@
 #   AB_CPUS=1            the CPUs both builds run on: 0,1 measures them
 #                        unpinned, sharing both CPUs with wrk and the
 #                        backends (GOMAXPROCS 2)
+#   AB_SOLO=1            one after the other in each round, each alone on
+#                        its CPU (make bench's condition), instead of at
+#                        once: the machine moves more between the two runs
+#                        of a round, so it needs more rounds
 #   AB_OLD_ENV, AB_NEW_ENV="K=V …"  environment of one build only, e.g.
 #                        AB_NEW_ENV=RESIND_DATAPLANE=epoll with the same
 #                        binary twice compares the two data planes
@@ -52,6 +56,7 @@ ROUNDS=${AB_ROUNDS:-20}
 SECS=${AB_SECONDS:-2}
 CONNS=${AB_CONNECTIONS:-32}
 MAX=${AB_MAX:-600}
+SOLO=${AB_SOLO:-0}
 BODY=${AB_BODY:-100}
 tools="wrk taskset curl"
 [ "$1" = nginx ] || [ "$2" = nginx ] && tools="$tools nginx"
@@ -192,18 +197,43 @@ p99() {
 	} END { if (!found) print 0 }' "$1"
 }
 
-echo "ab: $ROUNDS rounds of ${SECS}s, $TARGET, old and new at once on CPU 1, wrk -c$CONNS each on CPU 0" >&2
+# load ID: wrk against ID's URL for SECS, its output in $TMP/wrk-ID.
+load() {
+	local url=$OLD_URL
+	[ "$1" = new ] && url=$NEW_URL
+	taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$url" >"$TMP/wrk-$1"
+}
+
+if [ "$SOLO" = 1 ]; then
+	echo "ab: $ROUNDS rounds of ${SECS}s, $TARGET, old then new alone on CPU $PROXY_CPUS, wrk -c$CONNS on CPU 0" >&2
+else
+	echo "ab: $ROUNDS rounds of ${SECS}s, $TARGET, old and new at once on CPU $PROXY_CPUS, wrk -c$CONNS each on CPU 0" >&2
+fi
 : >"$TMP/rounds"
 for round in $(seq "$ROUNDS"); do
-	o0=$("$TMP/report" ticks "${RPID[old]}")
-	n0=$("$TMP/report" ticks "${RPID[new]}")
-	taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$OLD_URL" >"$TMP/wrk-old" &
-	wo=$!
-	taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$NEW_URL" >"$TMP/wrk-new" &
-	wn=$!
-	wait "$wo" "$wn"
-	o1=$("$TMP/report" ticks "${RPID[old]}")
-	n1=$("$TMP/report" ticks "${RPID[new]}")
+	if [ "$SOLO" = 1 ]; then
+		# In turn, each measured over its own run; the order flips every
+		# round, so that neither always runs first.
+		order="old new"
+		[ $((round % 2)) = 0 ] && order="new old"
+		declare -A T0=() T1=()
+		for id in $order; do
+			T0[$id]=$("$TMP/report" ticks "${RPID[$id]}")
+			load "$id"
+			T1[$id]=$("$TMP/report" ticks "${RPID[$id]}")
+		done
+		o0=${T0[old]} o1=${T1[old]} n0=${T0[new]} n1=${T1[new]}
+	else
+		o0=$("$TMP/report" ticks "${RPID[old]}")
+		n0=$("$TMP/report" ticks "${RPID[new]}")
+		load old &
+		wo=$!
+		load new &
+		wn=$!
+		wait "$wo" "$wn"
+		o1=$("$TMP/report" ticks "${RPID[old]}")
+		n1=$("$TMP/report" ticks "${RPID[new]}")
+	fi
 	ro=$(awk '/requests in/{print $1}' "$TMP/wrk-old")
 	rn=$(awk '/requests in/{print $1}' "$TMP/wrk-new")
 	echo "$ro $((o1 - o0)) $rn $((n1 - n0)) $(p99 "$TMP/wrk-old") $(p99 "$TMP/wrk-new")" | tee -a "$TMP/rounds" |
