@@ -43,10 +43,11 @@ func dataplane(log *zap.Logger) string {
 // the runtime's poller, four epoll_waits and two goroutine switches per idle
 // turn. With two, the loop keeps one and blocks in its own epoll_wait, as
 // nginx's one worker does, and the other P runs the rest of the process;
-// the kernel gives the CPU to whichever thread has work, as it does between
-// nginx's worker and its master. bench/ab.sh, both pinned to one CPU: CPU
-// per request 0.95 for LoadBalance and HttpProxy, 1.00 for cache hits, whose
-// p99 was 0.61 of one P's; the others' p99 within 3%.
+// the kernel gives the CPU to whichever thread has work. bench/ab.sh, both
+// pinned to one CPU: CPU per request 0.95 for LoadBalance and HttpProxy,
+// 1.00 for cache hits, whose p99 was 0.61 of one P's; the others' p99
+// within 3%. Setting GOMAXPROCS ends the runtime's own updates of it: a
+// cgroup quota raised later leaves such a process at two Ps.
 func loopProcs(log *zap.Logger) {
 	if _, set := os.LookupEnv("GOMAXPROCS"); set || !loop.Supported || runtime.GOMAXPROCS(0) != 1 {
 		return
