@@ -47,7 +47,8 @@ func dataplane(log *zap.Logger) string {
 // pinned to one CPU: CPU per request 0.95 for LoadBalance and HttpProxy,
 // 1.00 for cache hits, whose p99 was 0.61 of one P's; the others' p99
 // within 3%. Setting GOMAXPROCS ends the runtime's own updates of it: a
-// cgroup quota raised later leaves such a process at two Ps.
+// CPU limit raised later (affinity or quota) leaves such a process at two
+// Ps.
 func loopProcs(log *zap.Logger) {
 	if _, set := os.LookupEnv("GOMAXPROCS"); set || !loop.Supported || runtime.GOMAXPROCS(0) != 1 {
 		return
