@@ -1220,3 +1220,105 @@ func TestDataPlaneHttpProxySessions(t *testing.T) {
 		}
 	})
 }
+
+// TestDataPlaneAnswersPipelinedRequests: requests pipelined in one write
+// are answered in order on both planes, and the epoll plane answers those
+// of its routes itself, one after the other, instead of handing the
+// connection over (/resin-admin's fast-path count). A request it does not
+// serve (a static file) takes what follows it to the ordinary path; one
+// with Connection: close ends the connection, and what was pipelined
+// after it reaches no app server; a 504 page, finished on the ordinary
+// path, is followed by the request pipelined after it.
+func TestDataPlaneAnswersPipelinedRequests(t *testing.T) {
+	dpEach(t, func(t *testing.T, d *dpSite) {
+		fastPath := func() uint64 {
+			t.Helper()
+			_, body := get(t, "http://"+d.addr+"/resin-admin/api/status")
+			var st struct {
+				FastPath uint64 `json:"fast_path_requests"`
+			}
+			if err := json.Unmarshal([]byte(body), &st); err != nil {
+				t.Fatalf("/resin-admin/api/status: %v\n%s", err, body)
+			}
+			return st.FastPath
+		}
+		// expect reads the answers to what was pipelined, in order: a
+		// GET's body ends with the echo of its request, a HEAD's is
+		// empty.
+		expect := func(cc *dpConn, name string, methods, uris []string) {
+			t.Helper()
+			for i, method := range methods {
+				a := cc.read(method)
+				echoed := strings.HasSuffix(string(a.body), " GET "+uris[i])
+				if a.status != 200 || (method == "GET") != echoed {
+					t.Fatalf("%s: answer %d to %s %s = %d %q", name, i+1, method, uris[i], a.status, a.body)
+				}
+			}
+		}
+
+		// Four requests of the loop's route in one write.
+		cc := d.dial(t)
+		methods := []string{"GET", "HEAD", "GET", "GET"}
+		var uris []string
+		var all strings.Builder
+		for i, m := range methods {
+			uris = append(uris, fmt.Sprintf("/app/echo?pipe=%d", i+1))
+			all.WriteString(dpReq(m, uris[i]))
+		}
+		cc.send(all.String())
+		expect(cc, "four pipelined", methods, uris)
+		for _, u := range uris {
+			d.app.one(t, u)
+		}
+		cc.get("/app/size/100", string(dpPattern(100)))
+		want := uint64(0)
+		if d.epoll {
+			want = 5
+		}
+		if got := fastPath(); got != want {
+			t.Errorf("%s plane: fast_path_requests = %d after five requests on one connection, four pipelined, want %d", d.mode, got, want)
+		}
+
+		// A static file between two: the rest goes on the ordinary path.
+		cc = d.dial(t)
+		cc.send(dpReq("GET", "/app/echo?static=1") + dpReq("GET", "/index.html") + dpReq("GET", "/app/echo?static=3"))
+		expect(cc, "static between", []string{"GET"}, []string{"/app/echo?static=1"})
+		if a := cc.read("GET"); a.status != 200 || string(a.body) != "web page" {
+			t.Fatalf("static between: GET /index.html = %d %q", a.status, a.body)
+		}
+		expect(cc, "static between", []string{"GET"}, []string{"/app/echo?static=3"})
+		d.app.one(t, "/app/echo?static=1")
+		d.app.one(t, "/app/echo?static=3")
+		if d.epoll {
+			want++
+		}
+
+		// Connection: close: answered, then the connection ends.
+		cc = d.dial(t)
+		cc.send(dpReq("GET", "/app/echo?close=1") + dpReq("GET", "/app/echo?close=2", "Connection: close") + dpReq("GET", "/app/echo?close=3"))
+		expect(cc, "close", []string{"GET", "GET"}, []string{"/app/echo?close=1", "/app/echo?close=2"})
+		if !cc.closed() {
+			t.Fatalf("close: the connection is still open after the answer to Connection: close")
+		}
+		d.app.one(t, "/app/echo?close=1")
+		d.app.one(t, "/app/echo?close=2")
+		if d.epoll {
+			want += 2
+		}
+		if got := fastPath(); got != want {
+			t.Errorf("%s plane: fast_path_requests = %d, want %d", d.mode, got, want)
+		}
+		if got := len(d.app.received("/app/echo?close=3")); got != 0 {
+			t.Errorf("close: the request pipelined after Connection: close reached the app tier %d times", got)
+		}
+
+		// A 504 page (the ordinary path finishes it), then the next.
+		cc = d.dial(t)
+		cc.send(dpReq("GET", "/slow/x") + dpReq("GET", "/app/echo?after504=1"))
+		if a := cc.read("GET"); a.status != 504 {
+			t.Fatalf("GET /slow/x = %d %q, want 504", a.status, a.body)
+		}
+		expect(cc, "after a 504", []string{"GET"}, []string{"/app/echo?after504=1"})
+		d.app.one(t, "/app/echo?after504=1")
+	})
+}

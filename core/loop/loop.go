@@ -11,10 +11,10 @@
 // else goes on the ordinary path, core/h1 and then net/http, with the
 // connection, the bytes already read and, once a request went out to a
 // backend, the exchange itself (proxy.Exchange.Finish):
-//   - heads that core/h1 would hand to net/http, HTTP/1.0, pipelined
-//     requests, and requests whose route is not such a rule (Route
+//   - heads that core/h1 would hand to net/http (a body among them),
+//     HTTP/1.0, and requests whose route is not such a rule (Route
 //     returns no Balancer): the connection is handed over for good before
-//     anything is sent;
+//     anything is sent, with any requests pipelined after;
 //   - requests of such a route the loop does not answer itself (a cache
 //     miss, a condition, a range; a session to issue): the connection is
 //     lent to core/h1 for that request and comes back (h1.Server.Lend);
@@ -22,6 +22,9 @@
 //     body whose type would be sniffed), 502, 503 and 504 pages: the
 //     exchange is finished with blocking I/O on a goroutine, and the
 //     connection, lent likewise, comes back after it.
+//
+// Requests pipelined in one write are answered one after the other, each
+// as if it had come alone once the answer before it was out.
 //
 // The backend's state (health, warm-up, busy, failures, stickiness) is the
 // Balancer's, kept through proxy.Exchange: both paths see one truth.

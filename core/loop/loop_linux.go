@@ -715,6 +715,9 @@ type client struct {
 	parsed   *h1.Parsed
 	hdr      http.Header // a cache hit's fields, emptied for each
 	closing  bool        // close once out is written
+	// next says buf[:n] holds what came after the last request taken
+	// from it (pipelined requests), to look at before reading on.
+	next bool
 }
 
 func (c *client) event(ev uint32) {
@@ -749,6 +752,16 @@ func (c *client) process() {
 		if c.closing {
 			c.close()
 			return
+		}
+		if c.next {
+			// A pipelined request: as if it had just been read.
+			c.next = false
+			if c.request() {
+				return
+			}
+			if len(c.out) > 0 {
+				continue // answered from the cache
+			}
 		}
 		if !c.read() {
 			return
@@ -811,13 +824,11 @@ func (c *client) request() bool {
 		}
 		return false
 	}
-	if end != c.n {
-		// Pipelined requests or a body: h1 and net/http read those.
-		c.handOver(nil, nil)
-		return true
-	}
 	// The last request's parse is done with: nothing of it is used after
-	// its exchange (a connection handed over with it leaves the loop).
+	// its exchange (a connection handed over with it leaves the loop). The
+	// parse keeps nothing of buf. A head it takes has no body, so what
+	// follows it (end < n) is the next request, pipelined: it stays in buf
+	// for after this one (take).
 	p := h1.Reparse(c.buf[:end], c.tmpl, c.parsed)
 	c.parsed = p
 	if p == nil || p.R.ProtoMinor != 1 {
@@ -834,12 +845,11 @@ func (c *client) request() bool {
 		return true
 	}
 	if t.Cache != nil {
-		return c.hit(t.Cache, p)
+		return c.hit(t.Cache, p, end)
 	}
 	bl := t.Balancer
-	c.newConn = false
+	c.take(end)
 	c.deadline = 0
-	c.n = 0
 	c.xs = exchange{c: c, p: p, px: bl.Start(p.R), start: time.Now()}
 	c.x = &c.xs
 	c.x.next()
@@ -850,7 +860,7 @@ func (c *client) request() bool {
 // does not answer it itself. It reports whether the connection left the
 // loop's hands; if not, the answer is in out, and the client reads on once
 // it is written.
-func (c *client) hit(cache Cache, p *h1.Parsed) bool {
+func (c *client) hit(cache Cache, p *h1.Parsed, end int) bool {
 	start := time.Now()
 	if c.hdr == nil {
 		c.hdr = make(http.Header, 8)
@@ -862,11 +872,18 @@ func (c *client) hit(cache Cache, p *h1.Parsed) bool {
 		c.lend(nil, nil)
 		return true
 	}
-	c.newConn = false
-	c.n = 0
+	c.take(end)
 	c.out, c.wbuf = out, out
 	c.served(p.R, status, body, start, closeAfter)
 	return false
+}
+
+// take removes the request head buf[:end] that the loop answers from buf;
+// what follows it, pipelined, is looked at once the answer is out.
+func (c *client) take(end int) {
+	c.newConn = false
+	c.n = copy(c.buf, c.buf[end:c.n])
+	c.next = c.n > 0
 }
 
 // served records a request the loop answered, and readies the connection
@@ -876,6 +893,12 @@ func (c *client) served(r *http.Request, status int, bytes int64, start time.Tim
 	c.l.s.cfg.Served(r, status, bytes, start)
 	if closeAfter {
 		c.closing = true
+	}
+	if c.n > 0 {
+		// The next request's head has begun (pipelined): header-timeout
+		// from here, as read gives a head begun later.
+		c.deadline = c.l.after(c.l.s.cfg.H1.ReadHeaderTimeout)
+		return
 	}
 	c.deadline = c.l.after(c.idleTimeout())
 }
@@ -944,8 +967,10 @@ func (c *client) give(first *h1.Parsed, handler http.Handler, lend bool) {
 	if l.slots != nil {
 		nc = l.slots.Hold(nc)
 	}
+	// What was read and not taken: the head of the request at hand when
+	// first is nil, and any pipelined after it.
 	var buffered []byte
-	if first == nil && c.n > 0 {
+	if c.n > 0 {
 		buffered = append([]byte(nil), c.buf[:c.n]...)
 	}
 	if lend {
