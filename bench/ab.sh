@@ -32,6 +32,8 @@
 #   AB_CPUS=1            the CPUs both builds run on: 0,1 measures them
 #                        unpinned, sharing both CPUs with wrk and the
 #                        backends (GOMAXPROCS 2)
+#   AB_PIPELINE=1        requests wrk pipelines in each write (its
+#                        latencies are then of the whole batch)
 #   AB_SOLO=1            one after the other in each round, each alone on
 #                        its CPU (make bench's condition), instead of at
 #                        once: the machine moves more between the two runs
@@ -57,6 +59,7 @@ SECS=${AB_SECONDS:-2}
 CONNS=${AB_CONNECTIONS:-32}
 MAX=${AB_MAX:-600}
 SOLO=${AB_SOLO:-0}
+PIPELINE=${AB_PIPELINE:-1}
 BODY=${AB_BODY:-100}
 tools="wrk taskset curl"
 [ "$1" = nginx ] || [ "$2" = nginx ] && tools="$tools nginx"
@@ -198,10 +201,22 @@ p99() {
 }
 
 # load ID: wrk against ID's URL for SECS, its output in $TMP/wrk-ID.
+WRK_SCRIPT=()
+if [ "$PIPELINE" -gt 1 ]; then
+	cat >"$TMP/pipeline.lua" <<EOF
+init = function(args)
+  local r = {}
+  for i = 1, $PIPELINE do r[i] = wrk.format(nil, wrk.path) end
+  req = table.concat(r)
+end
+request = function() return req end
+EOF
+	WRK_SCRIPT=(-s "$TMP/pipeline.lua")
+fi
 load() {
 	local url=$OLD_URL
 	[ "$1" = new ] && url=$NEW_URL
-	taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$url" >"$TMP/wrk-$1"
+	taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "${WRK_SCRIPT[@]}" "$url" >"$TMP/wrk-$1"
 }
 
 if [ "$SOLO" = 1 ]; then
