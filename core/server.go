@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"resind/cluster"
 	"resind/conf"
+	"resind/core/loop"
 	"resind/kernel"
 	"resind/proxy"
 )
@@ -389,6 +391,7 @@ func (s *Server) Status() Status {
 		Requests:   s.requests.Load(),
 		Errors:     s.errors.Load(),
 		FastPath:   s.fastPath.Load(),
+		DataPlane:  s.dataPlane(),
 		Latency:    s.latency.snapshot(),
 		Reloads:    s.reloads.Load(),
 		Refusals:   s.refusals.Load(),
@@ -404,3 +407,15 @@ func (s *Server) Status() Status {
 // Registry is the backend registry, for the cluster membership code to
 // mark backends down and up.
 func (s *Server) Registry() *proxy.Registry { return s.reg }
+
+// dataPlane is how the plain listeners are served (see listen).
+func (s *Server) dataPlane() DataPlaneStatus {
+	d := DataPlaneStatus{Kind: "goroutine", GOMAXPROCS: goruntime.GOMAXPROCS(0)}
+	if s.opts.Dataplane == DataplaneEpoll && loop.Supported {
+		d.Kind, d.Loops = DataplaneEpoll, s.opts.DataplaneLoops
+		if d.Loops <= 0 {
+			d.Loops = loop.DefaultLoops()
+		}
+	}
+	return d
+}

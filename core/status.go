@@ -32,6 +32,8 @@ type Status struct {
 	// itself (relayed by LoadBalance or HttpProxy, cache hits); the others
 	// went through core/h1 or net/http.
 	FastPath uint64
+	// DataPlane is how the plain listeners are served.
+	DataPlane DataPlaneStatus
 	// Latency is the histogram of request durations since start.
 	Latency Histogram
 	// Reloads and Refusals count the configuration edits applied and
@@ -52,6 +54,19 @@ type Status struct {
 	// HardCore is the kernel fast path (resin.ko) serving one of this
 	// server's ports, nil when none does.
 	HardCore *HardCoreStatus
+}
+
+// DataPlaneStatus is how the plain <http> listeners are served
+// (docs/dataplane.md).
+type DataPlaneStatus struct {
+	// Kind is "epoll" (core/loop's event loops) or "goroutine" (core/h1
+	// and net/http, a goroutine per connection).
+	Kind string
+	// Loops is the number of event loops of each listener, 0 on
+	// goroutines.
+	Loops int
+	// GOMAXPROCS is the Go runtime's number of Ps.
+	GOMAXPROCS int
 }
 
 // ReloadStatus is the outcome of a configuration load.

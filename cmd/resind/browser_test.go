@@ -52,6 +52,10 @@ func TestOperatorWatchesARunningClusterInChromium(t *testing.T) {
 	if id := text("#server-id"); id != "web-a" {
 		t.Errorf("the page shows server %q, want web-a", id)
 	}
+	// The default data plane: epoll loops, one per P but one left over.
+	if dp := text("#data-plane"); !strings.HasPrefix(dp, "epoll, ") || !strings.Contains(dp, " per listener, GOMAXPROCS ") {
+		t.Errorf("the page shows the data plane as %q, want epoll with its loops and GOMAXPROCS", dp)
+	}
 
 	// app-b stops; the next requests find it refusing and mark it down.
 	s.stop("app-b")

@@ -284,7 +284,7 @@ func newDCSite(t *testing.T, m dpMode) *dcSite {
 	if resp, body := get(t, "http://"+d.addr+"/index.html"); resp.StatusCode != 200 || body != "web page" {
 		t.Fatalf("GET /index.html = %d %q", resp.StatusCode, body)
 	}
-	s.dpCheckMode("web-a", m)
+	s.dpCheckMode("web-a", d.addr, m)
 	return d
 }
 

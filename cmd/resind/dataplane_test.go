@@ -215,16 +215,35 @@ func newDPSite(t *testing.T, m dpMode) *dpSite {
 	if resp, body := get(t, "http://"+d.addr+"/index.html"); resp.StatusCode != 200 || body != "web page" {
 		t.Fatalf("GET /index.html = %d %q", resp.StatusCode, body)
 	}
-	s.dpCheckMode("web-a", m)
+	s.dpCheckMode("web-a", d.addr, m)
 	return d
 }
 
-// dpCheckMode fails the test unless server id (which has answered) runs
-// as m says: the epoll subtests must run on the loop, not silently on the
-// ordinary path, and on one CPU with the loop's own P; the goroutine ones
-// must not.
-func (s *site) dpCheckMode(id string, m dpMode) {
+// dpCheckMode fails the test unless server id (which has answered at addr)
+// runs as m says, in its log and on /resin-admin: the epoll subtests must
+// run on the loop, not silently on the ordinary path, and on one CPU with
+// the loop's own P; the goroutine ones must not.
+func (s *site) dpCheckMode(id, addr string, m dpMode) {
 	s.t.Helper()
+	_, body := get(s.t, "http://"+addr+"/resin-admin/api/status")
+	var st struct {
+		DataPlane struct {
+			Kind       string `json:"kind"`
+			Loops      int    `json:"loops"`
+			GOMAXPROCS int    `json:"gomaxprocs"`
+		} `json:"data_plane"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		s.t.Fatalf("/resin-admin/api/status: %v\n%s", err, body)
+	}
+	dp := st.DataPlane
+	switch {
+	case !m.epoll() && (dp.Kind != "goroutine" || dp.Loops != 0),
+		m.epoll() && (dp.Kind != "epoll" || dp.Loops < 1),
+		m.oneCPU && (dp.GOMAXPROCS != 2 || dp.Loops != 1),
+		dp.GOMAXPROCS < 1:
+		s.t.Fatalf("%s mode: /resin-admin/api/status says data_plane %+v", m.name, dp)
+	}
 	if m.epoll() {
 		eventually(s.t, 10*time.Second, fmt.Sprintf("%s's log to say %q (%s=%q)", id, dpLogLine, dpEnvVar, m.env), func() bool {
 			return strings.Contains(s.log(id), dpLogLine)

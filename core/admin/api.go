@@ -30,6 +30,7 @@ type statusJSON struct {
 	Requests      uint64        `json:"requests"`
 	Errors        uint64        `json:"errors"`
 	FastPath      uint64        `json:"fast_path_requests"`
+	DataPlane     dataPlaneJSON `json:"data_plane"`
 	Warnings      []string      `json:"warnings"`
 	Backends      []backendJSON `json:"backends"`
 	Caches        []cacheJSON   `json:"caches"`
@@ -37,6 +38,14 @@ type statusJSON struct {
 	Cluster       *clusterJSON  `json:"cluster"`
 	HardCore      *hardcoreJSON `json:"hardcore"`
 	Apps          []appJSON     `json:"apps"`
+}
+
+// dataPlaneJSON is how the plain listeners are served: kind "epoll" or
+// "goroutine", the event loops of each listener, the Go runtime's Ps.
+type dataPlaneJSON struct {
+	Kind       string `json:"kind"`
+	Loops      int    `json:"loops"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
 }
 
 type reloadJSON struct {
@@ -115,6 +124,7 @@ func toJSON(s core.Status, now time.Time, purge bool) statusJSON {
 		Requests:     s.Requests,
 		Errors:       s.Errors,
 		FastPath:     s.FastPath,
+		DataPlane:    dataPlaneJSON{Kind: s.DataPlane.Kind, Loops: s.DataPlane.Loops, GOMAXPROCS: s.DataPlane.GOMAXPROCS},
 		Warnings:     nonNil(s.Warnings),
 		Backends:     []backendJSON{},
 		Caches:       []cacheJSON{},

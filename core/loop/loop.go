@@ -35,6 +35,7 @@ package loop
 
 import (
 	"net/http"
+	"runtime"
 	"time"
 
 	"go.uber.org/zap"
@@ -82,6 +83,11 @@ type Config struct {
 	// the accounting ServeHTTP does.
 	Account func(http.Handler) http.Handler
 	Log     *zap.Logger
-	// Loops is the number of event loops; GOMAXPROCS-1 (at least 1) when 0.
+	// Loops is the number of event loops; DefaultLoops when 0.
 	Loops int
 }
+
+// DefaultLoops is the number of event loops of a listener when
+// Config.Loops is 0: GOMAXPROCS-1, at least 1, so that one P is left to
+// the rest of the process.
+func DefaultLoops() int { return max(runtime.GOMAXPROCS(0)-1, 1) }

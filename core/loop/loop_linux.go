@@ -49,7 +49,7 @@ type Server struct {
 // New returns a loop server for cfg.
 func New(cfg Config) *Server {
 	if cfg.Loops <= 0 {
-		cfg.Loops = max(runtime.GOMAXPROCS(0)-1, 1)
+		cfg.Loops = DefaultLoops()
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()

@@ -66,6 +66,10 @@
     setText('reload-error-text', r.ok ? '' : (r.error || ''));
 
     replaceChildren($('listeners'), s.listeners.map(function (l) { return el('li', l); }));
+    var dp = s.data_plane;
+    setText('data-plane', dp.kind === 'epoll'
+      ? 'epoll, ' + dp.loops + (dp.loops === 1 ? ' loop' : ' loops') + ' per listener, GOMAXPROCS ' + dp.gomaxprocs
+      : dp.kind + ' per connection, GOMAXPROCS ' + dp.gomaxprocs);
 
     setText('requests', s.requests);
     setText('errors', s.errors);
