@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -385,14 +386,13 @@ func (n *Node) Stop(ctx context.Context) {
 		// than closing it under raft. The log says which step gave up.
 		if n.raft.State() == raft.Leader {
 			if !waitUntil(ctx, stopStepTimeout, func() { n.raft.LeadershipTransfer().Error() }) {
-				n.log.Warn("leadership handover did not finish; stopping without it", zap.Duration("waited", stopStepTimeout))
+				n.stuck("leadership handover did not finish; stopping without it")
 			}
 		}
 		if waitUntil(ctx, stopStepTimeout, func() { n.raft.Shutdown().Error() }) {
 			n.bolt.Close()
 		} else {
-			n.log.Error("raft did not shut down in time; its log is left open until the process exits",
-				zap.Duration("waited", stopStepTimeout))
+			n.stuck("raft did not shut down in time; its log is left open until the process exits")
 		}
 	}
 	if n.ml != nil {
@@ -403,7 +403,7 @@ func (n *Node) Stop(ctx context.Context) {
 		n.trans.Close()
 	}
 	if !waitUntil(ctx, stopStepTimeout, n.wg.Wait) {
-		n.log.Error("cluster tasks still running after the stop", zap.Duration("waited", stopStepTimeout))
+		n.stuck("cluster tasks still running after the stop")
 	}
 	n.http.CloseIdleConnections()
 	n.stopped.Store(true)
@@ -412,6 +412,20 @@ func (n *Node) Stop(ctx context.Context) {
 // stopStepTimeout bounds each step of a stop that a library call could
 // hold for ever.
 const stopStepTimeout = 5 * time.Second
+
+// stuck says in the log that a step of the stop gave up after
+// stopStepTimeout, and writes every goroutine's stack to stuckStacks, so
+// that what held it can be found afterwards: the process goes on and
+// exits, and the watchdog, which dumps them too, never fires.
+func (n *Node) stuck(what string) {
+	n.log.Error(what+"; the goroutines are on stderr", zap.Duration("waited", stopStepTimeout))
+	buf := make([]byte, 4<<20)
+	stuckStacks.Write(buf[:runtime.Stack(buf, true)])
+}
+
+// stuckStacks receives stuck's stacks: stderr, which is the server's
+// ID.out under `resind start`.
+var stuckStacks io.Writer = os.Stderr
 
 // waitUntil runs f and reports whether it returned within d and before
 // ctx ended. f keeps running when it did not.
