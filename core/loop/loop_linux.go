@@ -715,8 +715,9 @@ type client struct {
 	parsed   *h1.Parsed
 	hdr      http.Header // a cache hit's fields, emptied for each
 	closing  bool        // close once out is written
-	// next says buf[:n] holds what came after the last request taken
-	// from it (pipelined requests), to look at before reading on.
+	// next says buf[:n] holds bytes read does not know yet: read just
+	// now, or what came after the last request taken from buf
+	// (pipelined requests).
 	next bool
 }
 
@@ -753,27 +754,30 @@ func (c *client) process() {
 			c.close()
 			return
 		}
-		if c.next {
-			// A pipelined request: as if it had just been read.
-			c.next = false
-			if c.request() {
-				return
-			}
-			if len(c.out) > 0 {
-				continue // answered from the cache
-			}
-		}
 		if !c.read() {
 			return
 		}
 	}
 }
 
-// read reads while the socket has bytes, until a request is started; it
-// reports whether one was answered at once (from the cache: the answer is
-// in out) rather than started or left to wait for more bytes.
+// read looks at the bytes in buf it does not know yet, and reads while
+// the socket has more, until a request is started; it reports whether one
+// was answered at once (from the cache: the answer is in out) rather than
+// started or left to wait for more bytes.
 func (c *client) read() bool {
-	for c.canRead {
+	for {
+		if c.next {
+			c.next = false
+			if c.request() {
+				return false
+			}
+			if len(c.out) > 0 {
+				return true // answered from the cache
+			}
+		}
+		if !c.canRead {
+			return false
+		}
 		if c.n == len(c.buf) {
 			c.handOver(nil, nil)
 			return false
@@ -781,7 +785,7 @@ func (c *client) read() bool {
 		k, err := rawRead(c.fd, c.buf[c.n:])
 		if err == unix.EAGAIN {
 			c.canRead = false
-			break
+			return false
 		}
 		if k < len(c.buf)-c.n {
 			// A short read emptied the socket: what comes next brings
@@ -803,14 +807,8 @@ func (c *client) read() bool {
 			c.deadline = c.l.after(c.l.s.cfg.H1.ReadHeaderTimeout)
 		}
 		c.n += k
-		if c.request() {
-			return false
-		}
-		if len(c.out) > 0 {
-			return true // answered from the cache
-		}
+		c.next = true
 	}
-	return false
 }
 
 // request starts the request whose head is in buf, if whole; it reports
