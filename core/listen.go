@@ -121,7 +121,7 @@ func (s *Server) bind(sp listenSpec, t conf.Timeouts) (*listener, error) {
 		MaxHeaderBytes:    lim.HeaderSizeMax,
 		ErrorLog:          errorLog,
 	}
-	if sp.kind != "cluster" && s.opts.Dataplane == DataplaneEpoll && loop.Supported {
+	if sp.kind != "cluster" && s.onLoops() {
 		lp := loop.New(loop.Config{
 			H1:      fast,
 			Route:   func(r *http.Request) loop.Target { return s.loopTarget(handler, r) },

@@ -408,10 +408,13 @@ func (s *Server) Status() Status {
 // mark backends down and up.
 func (s *Server) Registry() *proxy.Registry { return s.reg }
 
-// dataPlane is how the plain listeners are served (see listen).
+// onLoops says the plain listeners are served on core/loop's event loops.
+func (s *Server) onLoops() bool { return s.opts.Dataplane == DataplaneEpoll && loop.Supported }
+
+// dataPlane is how the plain listeners are served.
 func (s *Server) dataPlane() DataPlaneStatus {
 	d := DataPlaneStatus{Kind: "goroutine", GOMAXPROCS: goruntime.GOMAXPROCS(0)}
-	if s.opts.Dataplane == DataplaneEpoll && loop.Supported {
+	if s.onLoops() {
 		d.Kind, d.Loops = DataplaneEpoll, s.opts.DataplaneLoops
 		if d.Loops <= 0 {
 			d.Loops = loop.DefaultLoops()
